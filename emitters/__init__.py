@@ -1,0 +1,8 @@
+"""Emitters: proposal strategies that plug into ``qd`` algorithms through the archive interface."""
+
+from emitters.base import Emitter
+from emitters.composite import CompositeEmitter
+from emitters.gaussian import GaussianEmitter
+from emitters.isoline import IsoLineEmitter
+
+__all__ = ["CompositeEmitter", "Emitter", "GaussianEmitter", "IsoLineEmitter"]

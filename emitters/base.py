@@ -1,0 +1,66 @@
+"""The emitter interface: pure ``init`` / ``ask`` / ``tell`` on an immutable state (evosax-style).
+
+An emitter proposes a batch of ``batch_size`` genotypes from an archive, and learns from what the archive
+did with them through :class:`qd.AddResult`. Emitters see archives only through their public interface
+(``sample``, ``best``, the stored arrays and queries): never an archive's internals.
+
+Emitters are frozen dataclasses whose fields are static configuration, so they can be closed over in
+jitted code; everything that changes lives in the state they return.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from qd import AddResult, Archive
+
+Genotype = Any
+
+
+@struct.dataclass
+class Emitter:
+    """Base class. Subclasses set ``batch_size`` and implement ``ask`` (and ``init``/``tell`` if stateful).
+
+    Attributes:
+        batch_size: static number ``B`` of genotypes produced by each ``ask``.
+        clip: static ``(low, high)`` bounds applied to every produced gene, or None.
+    """
+
+    batch_size: int = struct.field(pytree_node=False, default=64)
+    clip: Optional[Tuple[float, float]] = struct.field(pytree_node=False, default=None)
+
+    def init(self, key: jax.Array, archive: Archive) -> Any:
+        """The initial emitter state (None for stateless emitters)."""
+        return None
+
+    def ask(self, state: Any, archive: Archive, key: jax.Array) -> Genotype:
+        """``batch_size`` new genotypes (pytree, leading axis ``B``)."""
+        raise NotImplementedError
+
+    def tell(
+        self,
+        state: Any,
+        archive: Archive,
+        genotypes: Genotype,
+        fitnesses: jax.Array,
+        descriptors: jax.Array,
+        add_result: AddResult,
+    ) -> Any:
+        """Update the state from the scores ``(B,)``, ``(B, d)`` and the archive's ``AddResult``."""
+        return state
+
+    def _clip(self, genotypes: Genotype) -> Genotype:
+        if self.clip is None:
+            return genotypes
+        low, high = self.clip
+        return jax.tree_util.tree_map(lambda g: jnp.clip(g, low, high), genotypes)
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``value > 0`` (host-side configuration check)."""
+    if not value > 0:
+        raise ValueError(f"{name} must be positive; got {value}")

@@ -1,0 +1,41 @@
+"""Gaussian mutation of uniformly selected elites (MAP-Elites, Mouret & Clune 2015)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from emitters.base import Emitter, check_positive
+
+
+def _normal_like(key, tree):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
+    return jax.tree_util.tree_unflatten(treedef, noise)
+
+
+@struct.dataclass
+class GaussianEmitter(Emitter):
+    """``child = parent + sigma * N(0, I)``, parents drawn uniformly among the archive's elites.
+
+    Works on any genotype pytree (every leaf is perturbed). ``clip`` bounds the result.
+
+    Attributes:
+        sigma: static standard deviation of the mutation (genotype units).
+    """
+
+    sigma: float = struct.field(pytree_node=False, default=0.1)
+
+    def __post_init__(self):
+        check_positive("sigma", self.sigma)
+        check_positive("batch_size", self.batch_size)
+
+    def ask(self, state, archive, key):
+        """``B`` mutated copies of uniformly sampled elites (pytree with leading axis ``B``)."""
+        k_select, k_noise = jax.random.split(key)
+        parents = archive.sample(k_select, self.batch_size).genotypes
+        noise = _normal_like(k_noise, parents)
+        children = jax.tree_util.tree_map(lambda p, n: p + self.sigma * n, parents, noise)
+        return self._clip(children)

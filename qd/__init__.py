@@ -1,0 +1,50 @@
+"""qd-jax: quality-diversity optimisation in JAX.
+
+Public names (the interface ``emitters`` and user code rely on):
+
+- archives: :class:`GridArchive`, :class:`CVTArchive`, the :class:`Archive` base, :class:`AddResult`,
+  :class:`Elites`, status codes :data:`NEW`, :data:`IMPROVED`, :data:`NOT_ADDED`, :func:`add`, :func:`sample`;
+- algorithms: :class:`MAPElites`;
+- tasks: :class:`Evaluation`, :class:`Arm`, :class:`Sphere`, :class:`Rastrigin`;
+- metrics: :func:`archive_metrics`.
+"""
+
+from qd.archives import (
+    IMPROVED,
+    NEW,
+    NOT_ADDED,
+    AddResult,
+    Archive,
+    CVTArchive,
+    Elites,
+    GridArchive,
+    add,
+    cvt_centroids,
+    sample,
+)
+from qd.algorithms import MAPElites, MAPElitesState
+from qd.metrics import archive_metrics
+from qd.tasks import Arm, Evaluation, Rastrigin, Sphere
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "Archive",
+    "Arm",
+    "CVTArchive",
+    "Elites",
+    "Evaluation",
+    "GridArchive",
+    "IMPROVED",
+    "MAPElites",
+    "MAPElitesState",
+    "NEW",
+    "NOT_ADDED",
+    "Rastrigin",
+    "Sphere",
+    "add",
+    "archive_metrics",
+    "cvt_centroids",
+    "sample",
+]

@@ -1,0 +1,30 @@
+"""Archives: one interface (``add``, ``sample``, queries) over grid, CVT and unstructured storage."""
+
+from qd.archives.base import (
+    IMPROVED,
+    NEW,
+    NOT_ADDED,
+    AddResult,
+    Archive,
+    Elites,
+    add,
+    sample,
+)
+from qd.archives.cell import CellArchive
+from qd.archives.cvt import CVTArchive, cvt_centroids
+from qd.archives.grid import GridArchive
+
+__all__ = [
+    "AddResult",
+    "Archive",
+    "CellArchive",
+    "CVTArchive",
+    "Elites",
+    "GridArchive",
+    "IMPROVED",
+    "NEW",
+    "NOT_ADDED",
+    "add",
+    "cvt_centroids",
+    "sample",
+]
