@@ -292,11 +292,9 @@ class Archive:
         _check_batch(descriptors, fitnesses, self.descriptor_dim)
         batch = descriptors.shape[0]
         _check_genotypes(genotypes, self.genotypes, batch)
-        if (extras is None) != (self.extras is None):
-            raise ValueError(
-                "extras must be given exactly when the archive was created with an extras template"
-            )
-        if extras is not None:
+        if self.extras is not None:
+            if extras is None:
+                raise ValueError("this archive stores extras: add() needs the extras of the batch")
             _check_genotypes(extras, self.extras, batch)
         return descriptors.astype(jnp.float32), fitnesses.astype(jnp.float32)
 

@@ -33,7 +33,8 @@ class CellArchive(Archive):
                 (the clipped descriptor is what gets stored).
             fitnesses: ``(B,)`` floating. Non-finite values (NaN, +-inf) are rejected: the candidate is
                 never stored and gets status ``NOT_ADDED`` and improvement ``-inf``.
-            extras: pytree with leading axis ``B`` if the archive was created with an extras template.
+            extras: pytree with leading axis ``B``; required when the archive was created with an extras
+                template, ignored otherwise.
 
         Returns:
             ``(archive, AddResult)``. A candidate is stored when it is the best of its cell within the batch
@@ -73,7 +74,7 @@ class CellArchive(Archive):
             genotypes=scatter(self.genotypes, target, genotypes),
             fitnesses=self.fitnesses.at[target].set(fit, mode="drop"),
             descriptors=self.descriptors.at[target].set(descriptors, mode="drop"),
-            extras=None if extras is None else scatter(self.extras, target, extras),
+            extras=None if self.extras is None else scatter(self.extras, target, extras),
             filled=self.filled.at[target].set(True, mode="drop"),
         )
         return archive, AddResult(cell=cell, status=status, improvement=improvement.astype(jnp.float32))

@@ -1,0 +1,92 @@
+"""Named tasks for the command line and configs: ``name -> factory``.
+
+Factories may be given as ``"module:function"`` strings so that heavy dependencies (Brax) are imported only
+when such a task is actually used. A factory takes keyword options (``task_options`` in a run config) and
+returns a task object following :class:`qd.tasks.base.Task`; the task may also expose
+``genotype_bounds = (low, high)``, which emitters use to clip genotypes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Union
+
+Factory = Union[str, Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A registered task.
+
+    Attributes:
+        name: the task's name (``--task NAME``).
+        factory: callable or ``"module:function"`` string returning the task.
+        description: one line for ``--help``.
+        defaults: run-config values that suit this task (e.g. grid resolution, mutation sigmas); they
+            override the generic defaults and are overridden by the user's config.
+    """
+
+    name: str
+    factory: Factory
+    description: str = ""
+    defaults: Dict[str, Any] = field(default_factory=dict)
+
+    def make(self, **options: Any) -> Any:
+        """Build the task with ``options`` (keyword arguments of the factory)."""
+        factory = self.factory
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            factory = getattr(importlib.import_module(module), attr)
+        return factory(**options)
+
+
+TASKS: Dict[str, TaskSpec] = {}
+
+
+def register_task(name: str, factory: Factory, description: str = "", **defaults: Any) -> None:
+    """Register (or replace) a task under ``name``."""
+    TASKS[name] = TaskSpec(name, factory, description, dict(defaults))
+
+
+def get_task_spec(name: str) -> TaskSpec:
+    """The spec registered under ``name``.
+
+    Raises:
+        ValueError: unknown name (the message lists the accepted names).
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; accepted: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def _arm(num_joints: int = 100):
+    from qd.tasks.functions import Arm
+
+    return Arm(num_joints=int(num_joints))
+
+
+def _sphere(num_params: int = 20):
+    from qd.tasks.functions import Sphere
+
+    return Sphere(num_params=int(num_params))
+
+
+def _rastrigin(num_params: int = 20):
+    from qd.tasks.functions import Rastrigin
+
+    return Rastrigin(num_params=int(num_params))
+
+
+register_task(
+    "arm",
+    _arm,
+    "planar arm, fitness -std(joint angles), descriptor end-effector x-y",
+    resolution=[100, 100],
+    iso_sigma=0.005,
+    line_sigma=0.05,
+)
+register_task("sphere", _sphere, "shifted sphere, CMA-ME clipped-sum descriptor", resolution=[100, 100], sigma=0.5)
+register_task(
+    "rastrigin", _rastrigin, "shifted Rastrigin, CMA-ME clipped-sum descriptor", resolution=[100, 100], sigma=0.5
+)
