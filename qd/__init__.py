@@ -21,6 +21,7 @@ from qd.archives import (
     add,
     cvt_centroids,
     sample,
+    UnstructuredArchive,
 )
 from qd.algorithms import MAPElites, MAPElitesState
 from qd.metrics import archive_metrics
@@ -47,4 +48,5 @@ __all__ = [
     "archive_metrics",
     "cvt_centroids",
     "sample",
+    "UnstructuredArchive",
 ]

@@ -13,6 +13,7 @@ from qd.archives.base import (
 from qd.archives.cell import CellArchive
 from qd.archives.cvt import CVTArchive, cvt_centroids
 from qd.archives.grid import GridArchive
+from qd.archives.unstructured import UnstructuredArchive
 
 __all__ = [
     "AddResult",
@@ -27,4 +28,5 @@ __all__ = [
     "add",
     "cvt_centroids",
     "sample",
+    "UnstructuredArchive",
 ]
