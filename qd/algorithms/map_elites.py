@@ -186,7 +186,8 @@ class MAPElites:
 
     # ---------------------------------------------------------------------------------------- #
     def _ask_impl(self, state):
-        key, k_ask = jax.random.split(state.key)
+        # Same key schedule as ``step``, so ask/tell with the same scores reproduces ``scan`` exactly.
+        key, k_ask, _ = jax.random.split(state.key, 3)
         return self.emitter.ask(state.emitter_state, state.archive, k_ask), state.replace(key=key)
 
     def ask(self, state: MAPElitesState) -> Tuple[Any, MAPElitesState]:
