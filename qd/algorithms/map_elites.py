@@ -110,7 +110,11 @@ class MAPElites:
     def init_with_evaluation(
         self, archive: Archive, genotypes: Any, evaluation: Evaluation, key: jax.Array
     ) -> Tuple[MAPElitesState, Dict]:
-        """Like :meth:`init` with scores computed by the caller (for evaluations outside JAX)."""
+        """Like :meth:`init` with scores computed by the caller (for evaluations outside JAX).
+
+        Uses the same key schedule as :meth:`init`, so both give the same run for the same scores.
+        """
+        _, key = jax.random.split(key)
         return self._init(archive, genotypes, _as_evaluation(evaluation), key)
 
     # ---------------------------------------------------------------------------------------- #
