@@ -1,0 +1,108 @@
+"""The `qd` command line and run directories: files, resume, plots, bad options."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from qd import runner
+from qd.checkpoint import load_checkpoint, save_checkpoint
+from qd.cli import main
+from qd.config import ConfigError, resolve_config
+
+TINY = {"task": "arm", "task_options": {"num_joints": 8}, "resolution": [10, 10], "batch_size": 32,
+        "iterations": 9, "chunk_size": 2, "checkpoint_every": 4}
+
+
+def tiny_config(tmp_path, **kw):
+    return resolve_config({**TINY, "output_dir": str(tmp_path), **kw})
+
+
+def test_run_writes_every_file_and_plot_redraws(tmp_path, capsys):
+    code = main(["run", "--task", "arm", "--task-option", "num_joints=8", "--resolution", "10", "10",
+                 "--batch-size", "32", "--iterations", "5", "--chunk-size", "2", "--output-dir", str(tmp_path),
+                 "--run-name", "r", "--no-progress"])
+    assert code == 0
+    run_dir = tmp_path / "r"
+    for name in ("config.yaml", "metrics.csv", "checkpoint.npz", "archive.npz", "archive.png", "metrics.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    metrics = runner.read_metrics(str(run_dir))
+    np.testing.assert_array_equal(metrics["iteration"], np.arange(6))
+    np.testing.assert_array_equal(metrics["num_evaluations"], 32 * np.arange(1, 7))
+    archive = np.load(run_dir / "archive.npz")
+    assert archive["filled"].sum() == metrics["num_elites"][-1]
+    os.remove(run_dir / "archive.png")
+    assert main(["plot", str(run_dir)]) == 0
+    assert (run_dir / "archive.png").exists()
+
+
+def test_resume_after_interruption_gives_the_same_archive(tmp_path):
+    full, _ = runner.run(tiny_config(tmp_path, run_name="full"), progress=False)
+
+    def interrupt(done):
+        if done == 6:
+            raise KeyboardInterrupt
+
+    config = tiny_config(tmp_path, run_name="cut")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config, progress=False, on_chunk=interrupt)
+    cut_dir = os.path.join(str(tmp_path), "cut")
+    _, meta = load_checkpoint(os.path.join(cut_dir, runner.CHECKPOINT_FILE),
+                              jax.eval_shape(runner.build_job(config).init, jax.random.PRNGKey(0))[0])
+    assert meta["iteration"] == 4  # checkpoints every 4 iterations, on chunk boundaries
+    assert main(["run", "--resume", cut_dir, "--no-progress"]) == 0
+    _, resumed, meta = runner.load_run(cut_dir)
+    assert meta["iteration"] == 9
+    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
+        np.testing.assert_array_equal(a, b)
+    metrics = runner.read_metrics(cut_dir)  # rows after the checkpoint were rewritten, not duplicated
+    np.testing.assert_array_equal(metrics["iteration"], np.arange(10))
+    np.testing.assert_array_equal(metrics["qd_score"], runner.read_metrics(os.path.join(str(tmp_path), "full"))["qd_score"])
+
+
+def test_checkpoint_is_plain_numpy_and_checks_shapes(tmp_path):
+    state = {"a": np.arange(3, dtype=np.float32), "k": jax.random.key(1), "n": {"b": np.ones((2, 2), np.int32)}}
+    path = str(tmp_path / "c.npz")
+    save_checkpoint(path, state, {"iteration": 7})
+    restored, meta = load_checkpoint(path, state)
+    assert meta == {"iteration": 7}
+    np.testing.assert_array_equal(restored["n"]["b"], state["n"]["b"])
+    np.testing.assert_array_equal(jax.random.key_data(restored["k"]), jax.random.key_data(state["k"]))
+    with pytest.raises(ValueError, match="shape"):
+        load_checkpoint(path, {**state, "a": np.arange(4, dtype=np.float32)})
+    assert sorted(f for f in os.listdir(tmp_path)) == ["c.npz"]  # no temporary left behind
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "nope"], "--task: unknown task 'nope'; accepted: "),
+        (["--batch-size", "-4"], "--batch-size: must be a positive integer"),
+        (["--archive", "kdtree"], "--archive: unknown value 'kdtree'; accepted: grid, cvt"),
+        (["--lower", "0", "0", "0"], "--lower: task 'arm' has 2 descriptor dimensions; got 3 values"),
+        (["--resolution", "10", "10", "10"], "--resolution: expected 1 or 2 values; got 3"),
+        (["--task-option", "joints"], "--task-option: expected KEY=VALUE"),
+        (["--config", "missing.toml"], "--config: no such file"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, message):
+    code = main(["run", "--output-dir", str(tmp_path), "--no-progress"] + argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "\n" not in err
+    assert not any(tmp_path.iterdir())  # failed before creating a run directory
+
+
+def test_config_file_toml_and_yaml(tmp_path):
+    (tmp_path / "c.toml").write_text('iterations = 3\nbatch_size = 16\n[task_options]\nnum_joints = 4\n')
+    (tmp_path / "c.yaml").write_text("iterations: 3\nemitter: gaussian\nsigma: 0.2\n")
+    from qd.config import load_config_file
+
+    toml = resolve_config({"seed": 2}, load_config_file(str(tmp_path / "c.toml")))
+    assert (toml["iterations"], toml["batch_size"], toml["task_options"], toml["seed"]) == (3, 16, {"num_joints": 4}, 2)
+    yaml_config = resolve_config({"iterations": 5}, load_config_file(str(tmp_path / "c.yaml")))
+    assert yaml_config["iterations"] == 5 and yaml_config["emitter"] == "gaussian"  # command line wins
+    (tmp_path / "bad.yaml").write_text("iterationz: 3\n")
+    with pytest.raises(ConfigError, match="unknown option 'iterationz'"):
+        resolve_config({}, load_config_file(str(tmp_path / "bad.yaml")))
