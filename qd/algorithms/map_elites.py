@@ -68,6 +68,7 @@ class MAPElites:
         self.evaluate = evaluate
         self.metrics_fn = metrics_fn
         self._init = jax.jit(self._init_impl)
+        self._init_and_evaluate = jax.jit(self._init_and_evaluate_impl)
         self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0)
         self._ask = jax.jit(self._ask_impl)
         self._tell = jax.jit(self._tell_impl, donate_argnums=0)
@@ -103,9 +104,11 @@ class MAPElites:
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.init needs an evaluate function; use init_with_evaluation")
+        return self._init_and_evaluate(archive, initial_genotypes, key)
+
+    def _init_and_evaluate_impl(self, archive, genotypes, key):
         k_eval, key = jax.random.split(key)
-        evaluation = jax.jit(self.evaluate)(initial_genotypes, k_eval)
-        return self._init(archive, initial_genotypes, evaluation, key)
+        return self._init_impl(archive, genotypes, self.evaluate(genotypes, k_eval), key)
 
     def init_with_evaluation(
         self, archive: Archive, genotypes: Any, evaluation: Evaluation, key: jax.Array
