@@ -112,6 +112,23 @@ def allocate(template: Any, capacity: int, dtype_default=None) -> Any:
     return jax.tree_util.tree_map(leaf, template)
 
 
+def empty_storage(genotype_template: Any, capacity: int, descriptor_dim: int, extras_template: Any = None) -> Dict[str, Any]:
+    """The storage fields of an empty archive, as keyword arguments for an ``Archive`` constructor.
+
+    Returns:
+        ``genotypes`` and ``extras`` (zeroed pytrees with leading axis ``C``, extras None without a
+        template), ``fitnesses (C,) float32`` all ``-inf``, ``descriptors (C, d) float32`` zeros and
+        ``filled (C,) bool`` all False.
+    """
+    return dict(
+        genotypes=allocate(genotype_template, capacity),
+        fitnesses=jnp.full((capacity,), -jnp.inf, jnp.float32),
+        descriptors=jnp.zeros((capacity, descriptor_dim), jnp.float32),
+        extras=None if extras_template is None else allocate(extras_template, capacity),
+        filled=jnp.zeros((capacity,), bool),
+    )
+
+
 def scatter(store: Any, index: jax.Array, values: Any) -> Any:
     """Write ``values[i]`` to ``store[index[i]]`` for every leaf; out-of-range indices are dropped."""
     return jax.tree_util.tree_map(lambda s, v: s.at[index].set(v.astype(s.dtype), mode="drop"), store, values)

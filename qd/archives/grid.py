@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import allocate, check_bounds
+from qd.archives.base import check_bounds, empty_storage
 from qd.archives.cell import CellArchive
 
 
@@ -60,11 +60,7 @@ class GridArchive(CellArchive):
             raise ValueError(f"resolution must be positive integers; got {res}")
         capacity = int(np.prod(res))
         return cls(
-            genotypes=allocate(genotype_template, capacity),
-            fitnesses=jnp.full((capacity,), -jnp.inf, jnp.float32),
-            descriptors=jnp.zeros((capacity, d), jnp.float32),
-            extras=None if extras_template is None else allocate(extras_template, capacity),
-            filled=jnp.zeros((capacity,), bool),
+            **empty_storage(genotype_template, capacity, d, extras_template),
             lower=lower,
             upper=upper,
             qd_offset=float(qd_offset),
