@@ -34,3 +34,100 @@ def archive_metrics(archive: Archive) -> Dict[str, jax.Array]:
         "mean_fitness": jnp.sum(fit) / jnp.maximum(n, 1),
         "num_elites": n,
     }
+
+
+# --------------------------------------------------------------------------------------------- #
+# Exploration metrics for sparse-reward tasks (TAXONS / SERENE / STAX evaluation protocol)
+# --------------------------------------------------------------------------------------------- #
+from typing import Optional, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+from flax import struct  # noqa: E402
+
+
+@struct.dataclass
+class ExplorationStats:
+    """Running statistics over every agent an exploration process evaluated (a jittable pytree).
+
+    Attributes:
+        counts: ``(R * R,) int32`` histogram of ground-truth descriptors on an ``R x R`` grid (row-major, the
+            first descriptor dimension varies slowest); descriptors outside the bounds are clipped in.
+        best_reward: ``(A,) float32`` running maximum reward per reward area (0 until found).
+        found: ``(A,) bool`` whether an agent has earned a reward in the area.
+        lower, upper, resolution: static grid definition.
+    """
+
+    counts: jax.Array
+    best_reward: jax.Array
+    found: jax.Array
+    lower: tuple = struct.field(pytree_node=False, default=())
+    upper: tuple = struct.field(pytree_node=False, default=())
+    resolution: int = struct.field(pytree_node=False, default=50)
+
+
+def exploration_init(lower: Sequence[float], upper: Sequence[float], num_areas: int, resolution: int = 50) -> ExplorationStats:
+    """Empty statistics on an ``resolution x resolution`` grid over ``[lower, upper]`` (2-D) and ``num_areas``."""
+    lower = tuple(float(x) for x in lower)
+    upper = tuple(float(x) for x in upper)
+    if len(lower) != 2 or len(upper) != 2:
+        raise ValueError(f"ground-truth coverage needs 2-D bounds; got {lower}, {upper}")
+    return ExplorationStats(
+        counts=jnp.zeros((resolution * resolution,), jnp.int32),
+        best_reward=jnp.zeros((max(int(num_areas), 1),), jnp.float32),
+        found=jnp.zeros((max(int(num_areas), 1),), bool),
+        lower=lower,
+        upper=upper,
+        resolution=int(resolution),
+    )
+
+
+def exploration_update(
+    stats: ExplorationStats,
+    gt_descriptors: jax.Array,
+    rewards: jax.Array,
+    areas: jax.Array,
+    mask: Optional[jax.Array] = None,
+) -> ExplorationStats:
+    """Add a batch: ``gt_descriptors (B, 2)``, ``rewards (B,)``, ``areas (B,) int32`` (``-1`` = none).
+
+    ``mask (B,) bool`` excludes agents from the *coverage* histogram (SERENE counts only the exploration
+    process's agents there); rewards of every agent update the per-area maxima.
+    """
+    lo = jnp.asarray(stats.lower, jnp.float32)
+    hi = jnp.asarray(stats.upper, jnp.float32)
+    r = stats.resolution
+    cell = jnp.clip(jnp.floor((gt_descriptors - lo) / (hi - lo) * r).astype(jnp.int32), 0, r - 1)
+    index = cell[:, 0] * r + cell[:, 1]
+    ok = jnp.all(jnp.isfinite(gt_descriptors), axis=1)
+    if mask is not None:
+        ok = ok & mask
+    counts = stats.counts.at[jnp.where(ok, index, r * r)].add(1, mode="drop")
+    num_areas = stats.best_reward.shape[0]
+    valid = (areas >= 0) & jnp.isfinite(rewards)
+    target = jnp.where(valid, areas, num_areas)
+    best = stats.best_reward.at[target].max(jnp.where(valid, rewards, 0.0), mode="drop")
+    found = stats.found.at[target].set(True, mode="drop")
+    return stats.replace(counts=counts, best_reward=best, found=found)
+
+
+def exploration_metrics(stats: ExplorationStats) -> Dict[str, jax.Array]:
+    """Scalars: ``gt_coverage`` (filled cells / R^2), ``uniformity`` (1 - Jensen-Shannon distance between the
+    normalised histogram and the uniform distribution over all cells, natural log as scipy's default, so it
+    lies in ``[1 - sqrt(ln 2), 1]``), ``reward_areas_found``, and ``best_reward_area_<i>`` per area."""
+    counts = stats.counts.astype(jnp.float32)
+    n = counts.shape[0]
+    total = jnp.sum(counts)
+    p = counts / jnp.maximum(total, 1.0)
+    u = jnp.full((n,), 1.0 / n)
+    m = 0.5 * (p + u)
+    kl_pm = jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0) / m), 0.0))
+    kl_um = jnp.sum(u * jnp.log(u / m))
+    js = jnp.sqrt(jnp.maximum(0.5 * (kl_pm + kl_um), 0.0))
+    out = {
+        "gt_coverage": jnp.mean(stats.counts > 0).astype(jnp.float32),
+        "uniformity": jnp.where(total > 0, 1.0 - js, 0.0).astype(jnp.float32),
+        "reward_areas_found": jnp.sum(stats.found, dtype=jnp.int32),
+    }
+    for i in range(stats.best_reward.shape[0]):
+        out[f"best_reward_area_{i}"] = stats.best_reward[i]
+    return out
