@@ -376,3 +376,7 @@ def resolve_and_run(overrides: Dict[str, Any], config_file: Optional[str] = None
     """Convenience: :func:`resolve_config` then :func:`run`."""
     file_config = config_lib.load_config_file(config_file) if config_file else None
     return run(resolve_config(overrides, file_config), **kwargs)
+
+
+# Exploration algorithms (novelty search, random search) register themselves here.
+import qd.exploration_jobs  # noqa: E402,F401

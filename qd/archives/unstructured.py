@@ -149,7 +149,7 @@ class UnstructuredArchive(Archive):
             upper=tuple(float(x) for x in upper),
             qd_offset=float(qd_offset),
             threshold=jnp.asarray(threshold, jnp.float32),
-            key=jax.random.key(int(seed)),
+            key=jax.random.PRNGKey(int(seed)),  # raw uint32 key data: checkpoints as a plain array
             num_inserted=jnp.zeros((), jnp.int32),
             num_overflow=jnp.zeros((), jnp.int32),
             policy=policy,

@@ -90,3 +90,12 @@ register_task("sphere", _sphere, "shifted sphere, CMA-ME clipped-sum descriptor"
 register_task(
     "rastrigin", _rastrigin, "shifted Rastrigin, CMA-ME clipped-sum descriptor", resolution=[100, 100], sigma=0.5
 )
+
+# Sparse-reward tasks (qd/tasks/sparse): fitness = sparse reward, descriptor = ground truth (50x50 grid).
+_SPARSE_DEFAULTS = dict(resolution=[50, 50], emitter="gaussian", sigma=0.05, batch_size=200)
+register_task("point2d", "qd.tasks.sparse:Point2D", "sparse toy: a point in [-1, 1]^2, 4 reward boxes", **_SPARSE_DEFAULTS)
+register_task("curling", "qd.tasks.sparse:Curling", "sparse: 2-link arm pushes a ball into 2 goal areas", **_SPARSE_DEFAULTS)
+register_task("hard_maze", "qd.tasks.sparse:HardMaze", "sparse: robot with lasers in the hard maze, 2 goals", **_SPARSE_DEFAULTS)
+register_task(
+    "redundant_arm", "qd.tasks.sparse:RedundantArm", "sparse: 20-joint arm among walls, 3 goals", **_SPARSE_DEFAULTS
+)

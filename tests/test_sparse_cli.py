@@ -1,0 +1,38 @@
+"""`qd run` wiring of the exploration algorithms and sparse tasks (tiny budgets on point2d)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from qd.cli import main
+from qd.runner import read_metrics
+
+
+@pytest.mark.parametrize("algorithm", ["ns", "random", "map_elites"])
+def test_qd_run_on_a_sparse_task(tmp_path, algorithm):
+    args = ["run", "--algorithm", algorithm, "--task", "point2d", "--iterations", "3", "--chunk-size", "3",
+            "--batch-size", "20", "--output-dir", str(tmp_path), "--run-name", algorithm, "--no-progress"]
+    assert main(args) == 0
+    run_dir = os.path.join(tmp_path, algorithm)
+    metrics = read_metrics(run_dir)
+    np.testing.assert_array_equal(metrics["iteration"], [0, 1, 2, 3])
+    if algorithm != "map_elites":
+        assert "gt_coverage" in metrics and "uniformity" in metrics and "best_reward_area_3" in metrics
+        assert np.all(np.diff(metrics["gt_coverage"]) >= 0) and metrics["gt_coverage"][-1] > 0
+    if algorithm == "ns":
+        np.testing.assert_array_equal(metrics["num_evaluations"], [10, 30, 50, 70])  # 10 parents, 20 offspring
+        np.testing.assert_array_equal(metrics["archive_size"], [0, 5, 10, 15])
+    assert os.path.exists(os.path.join(run_dir, "archive.png"))
+
+
+def test_ns_run_resumes(tmp_path):
+    common = ["--no-progress"]
+    args = ["run", "--algorithm", "ns", "--task", "point2d", "--iterations", "4", "--chunk-size", "2",
+            "--checkpoint-every", "2", "--batch-size", "20", "--output-dir", str(tmp_path), "--run-name", "a"] + common
+    assert main(args) == 0
+    run_dir = os.path.join(tmp_path, "a")
+    assert main(["run", "--resume", run_dir, "--iterations", "6"] + common) == 0
+    metrics = read_metrics(run_dir)
+    np.testing.assert_array_equal(metrics["iteration"], np.arange(7))
+    np.testing.assert_array_equal(metrics["archive_size"], 5 * np.arange(7))
