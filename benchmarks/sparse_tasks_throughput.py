@@ -1,0 +1,112 @@
+"""Throughput of the sparse-reward tasks, and novelty search vs random search on curling.
+
+For each task: evaluations per second of one jitted ``task.evaluate`` call at population 200 (one novelty
+search generation) and 4096 (compile excluded; best of ``--repeats`` timed calls). Reference: the original
+Python environments take about 28.5 ms per curling episode and 34 ms per redundant-arm episode on one core
+(``docs``: ../shared/design/sparse_reward_qd.md, section 5), i.e. 35 and 29 evaluations/s; the target here is
+200x that on a 2-core CPU.
+
+Then (unless ``--skip-search``) novelty search and random search on curling with the same budget
+(``--budget`` evaluations, 100k by default, 200 per generation), reporting the ground-truth coverage on the
+50x50 grid, uniformity and reward areas found.
+
+The last line printed is one JSON object: ``<task>_evals_per_s`` (population 4096),
+``<task>_evals_per_s_200``, the speed-ups over the original, and the search results.
+
+    python benchmarks/sparse_tasks_throughput.py [--repeats 3] [--budget 100000] [--skip-search]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qd import GridArchive, UnstructuredArchive
+from qd.algorithms import NoveltySearch, RandomSearch
+from qd.tasks.sparse import Curling, HardMaze, Point2D, RedundantArm
+
+ORIGINAL_MS = {"curling": 28.5, "redundant_arm": 34.0}
+
+
+def throughput(task, batch, repeats):
+    evaluate = jax.jit(task.evaluate)
+    genotypes = task.initial_genotypes(jax.random.key(0), batch)
+    jax.block_until_ready(evaluate(genotypes, None).fitnesses)  # compile
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(evaluate(genotypes, None).fitnesses)
+        best = min(best, time.perf_counter() - t)
+    return batch / best
+
+
+def search(budget, seed):
+    task = Curling()
+    generations = (budget - 100) // 200
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    archive = UnstructuredArchive.create(jnp.zeros(task.num_params), 5 * generations + 5, 2,
+                                         lower=task.descriptor_bounds[0], upper=task.descriptor_bounds[1],
+                                         policy="random", num_per_batch=5, seed=seed)
+    ns = NoveltySearch(task.evaluate, task.descriptor_bounds, task.num_reward_areas)
+    t = time.perf_counter()
+    state, _ = ns.init(archive, task.initial_genotypes(k1, 100), k2)
+    state, m = ns.run(state, generations, chunk_size=100)
+    ns_time = time.perf_counter() - t
+    grid = GridArchive.create(jnp.zeros(task.num_params), 50, *task.descriptor_bounds)
+    rs = RandomSearch(task.evaluate, task.initial_genotypes, 200, task.descriptor_bounds, task.num_reward_areas)
+    t = time.perf_counter()
+    rstate, _ = rs.init(grid, k2)
+    rstate, r = rs.run(rstate, (budget - 200) // 200, chunk_size=100)
+    rs_time = time.perf_counter() - t
+    at = lambda metrics, n: float(metrics["gt_coverage"][int(np.searchsorted(metrics["num_evaluations"], n))])
+    checkpoints = [n for n in (10_000, 20_000, 50_000) if n < budget]
+    return {
+        "coverage_at_budget": {str(n): {"ns": at(m, n), "random": at(r, n)} for n in checkpoints},
+        "search_budget": int(m["num_evaluations"][-1]),
+        "ns_gt_coverage": float(m["gt_coverage"][-1]),
+        "ns_uniformity": float(m["uniformity"][-1]),
+        "ns_reward_areas_found": int(m["reward_areas_found"][-1]),
+        "ns_best_reward_per_area": [float(m[f"best_reward_area_{i}"][-1]) for i in range(task.num_reward_areas)],
+        "ns_seconds": round(ns_time, 1),
+        "random_budget": int(r["num_evaluations"][-1]),
+        "random_gt_coverage": float(r["gt_coverage"][-1]),
+        "random_uniformity": float(r["uniformity"][-1]),
+        "random_reward_areas_found": int(r["reward_areas_found"][-1]),
+        "random_seconds": round(rs_time, 1),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-search", action="store_true")
+    args = parser.parse_args()
+    tasks = {"curling": Curling(), "redundant_arm": RedundantArm(), "hard_maze": HardMaze(), "point2d": Point2D()}
+    result = {"device": jax.devices()[0].device_kind, "cpu": platform.processor() or platform.machine()}
+    for name, task in tasks.items():
+        for batch in (200, 4096):
+            rate = throughput(task, batch, args.repeats)
+            key = f"{name}_evals_per_s" + ("" if batch == 4096 else "_200")
+            result[key] = round(rate, 1)
+            print(f"{name:14s} population {batch:5d}: {rate:10.1f} evaluations/s", flush=True)
+        if name in ORIGINAL_MS:
+            speedup = result[f"{name}_evals_per_s"] * ORIGINAL_MS[name] / 1000.0
+            result[f"{name}_speedup_vs_original"] = round(speedup, 1)
+            print(f"{name:14s} speed-up over the original ({ORIGINAL_MS[name]} ms/episode): {speedup:.0f}x", flush=True)
+    if not args.skip_search:
+        result.update(search(args.budget, args.seed))
+        print(f"curling, {result['search_budget']} evaluations: NS ground-truth coverage "
+              f"{result['ns_gt_coverage']:.3f} vs random {result['random_gt_coverage']:.3f}", flush=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
