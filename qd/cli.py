@@ -3,6 +3,8 @@
 - ``qd run [options]``: run a job (the built-in default with no options) into a new run directory.
 - ``qd run --resume RUN_DIR``: continue an interrupted run from its last checkpoint.
 - ``qd plot RUN_DIR``: redraw a run's plots from its checkpoint and metrics.
+- ``qd replay RUN_DIR [--elite best|CELL]``: an HTML page of one elite's episode (Brax tasks).
+- ``qd tasks``: the registered tasks.
 
 Bad options fail with one line that names the option and the accepted values, before anything compiles.
 """
@@ -37,6 +39,8 @@ _RUN_OPTIONS = {
     "checkpoint-every": dict(type=int, help="iterations between checkpoints"),
     "output-dir": dict(help="parent folder of run directories (default: runs)"),
     "run-name": dict(help="run directory name (default: timestamp-task-algorithm)"),
+    "compilation-cache": dict(type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
+                              help="true/false: JAX's persistent compilation cache (default true)"),
 }
 
 
@@ -66,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="redraw the plots of a run directory")
     plot.add_argument("run_dir", metavar="RUN_DIR")
+
+    replay = sub.add_parser("replay", help="write an HTML page of one elite's episode (Brax tasks)")
+    replay.add_argument("run_dir", metavar="RUN_DIR")
+    replay.add_argument("--elite", default="best", help="'best' (default) or a cell index")
+    replay.add_argument("--output", metavar="FILE", help="HTML file (default: RUN_DIR/replay_<elite>.html)")
 
     sub.add_parser("tasks", help="list the registered tasks")
     return parser
@@ -104,6 +113,27 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_replay(args) -> int:
+    import os
+
+    import jax
+
+    from qd import runner
+
+    job, state, _ = runner.load_run(args.run_dir)
+    if not hasattr(job.task, "episode"):
+        raise ConfigError(f"replay: task {job.config['task']!r} has no episode to render (Brax tasks only)")
+    from qd.tasks.brax import replay_html
+
+    archive = job.archive_of(state)
+    cell = runner.select_elite(archive, args.elite)
+    genotype = jax.tree_util.tree_map(lambda x: x[cell], archive.genotypes)
+    path = args.output or os.path.join(args.run_dir, f"replay_{args.elite}.html")
+    replay_html(job.task, genotype, path)
+    print(f"wrote {path} (cell {cell}, fitness {float(archive.fitnesses[cell]):.4g})")
+    return 0
+
+
 def _cmd_tasks(args) -> int:
     from qd.tasks.registry import TASKS
 
@@ -112,7 +142,7 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "plot": _cmd_plot, "tasks": _cmd_tasks}
+COMMANDS = {"run": _cmd_run, "plot": _cmd_plot, "replay": _cmd_replay, "tasks": _cmd_tasks}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

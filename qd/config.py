@@ -39,6 +39,9 @@ DEFAULTS: Dict[str, Any] = {
     "checkpoint_every": 50,  # iterations between checkpoints (rounded up to whole chunks)
     "output_dir": "runs",
     "run_name": None,
+    # JAX's persistent compilation cache (folder: $QD_JAX_CACHE_DIR or ~/.cache/qd-jax/jax): a second run
+    # of the same job skips most of its compile time.
+    "compilation_cache": True,
 }
 
 ALGORITHM_NAMES = ["map_elites"]  # extended by qd.runner's registry
@@ -117,6 +120,8 @@ def resolve_config(overrides: Optional[Dict[str, Any]] = None, file_config: Opti
         raise ConfigError(f"--task: unknown task {task!r}; accepted: {', '.join(sorted(TASKS))}")
     config = copy.deepcopy(DEFAULTS)
     config.update(copy.deepcopy(get_task_spec(task).defaults))
+    if isinstance(user.get("task_options"), dict):  # task options merge with the task's defaults
+        user["task_options"] = {**config["task_options"], **user["task_options"]}
     config.update(user)
     _validate(config)
     return config
@@ -139,6 +144,8 @@ def _validate(config: Dict[str, Any]) -> None:
         isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in res
     ):
         raise ConfigError(f"--resolution: must be positive integers, one per descriptor dimension; got {res!r}")
+    if not isinstance(config["compilation_cache"], bool):
+        raise ConfigError(f"--compilation-cache: must be true or false; got {config['compilation_cache']!r}")
     if not isinstance(config["task_options"], dict):
         raise ConfigError("--task-options: must be a mapping of option: value")
     for name in ("lower", "upper"):

@@ -31,6 +31,7 @@ import yaml
 
 from qd import config as config_lib
 from qd.archives import CVTArchive, GridArchive
+from qd.cache import enable_compilation_cache
 from qd.checkpoint import load_checkpoint, save_checkpoint
 from qd.config import ConfigError, resolve_config
 from qd.tasks.registry import get_task_spec
@@ -262,6 +263,27 @@ def write_plots(run_dir: str, archive: Any) -> None:
     plt.close(fig)
 
 
+def select_elite(archive: Any, elite: str) -> int:
+    """The cell of ``elite``: ``"best"`` (highest fitness) or a cell index given as text.
+
+    Raises:
+        ConfigError: not ``best`` nor an integer, out of range, or an empty cell.
+    """
+    if elite == "best":
+        if int(archive.num_elites) == 0:
+            raise ConfigError("--elite: the archive is empty")
+        return int(archive.best().cells[0])
+    try:
+        cell = int(elite)
+    except ValueError:
+        raise ConfigError(f"--elite: expected 'best' or a cell index; got {elite!r}") from None
+    if not 0 <= cell < archive.capacity:
+        raise ConfigError(f"--elite: cell {cell} is out of range 0..{archive.capacity - 1}")
+    if not bool(archive.filled[cell]):
+        raise ConfigError(f"--elite: cell {cell} is empty; filled cells: see archive.npz['filled']")
+    return cell
+
+
 def load_run(run_dir: str) -> Tuple[Job, Any, Dict[str, Any]]:
     """Rebuild the job of a run directory and load its last checkpoint: ``(job, state, metadata)``."""
     job = build_job(read_config(run_dir))
@@ -329,6 +351,8 @@ def run(
     on them, so a resumed run executes exactly the same compiled steps as an uninterrupted one and ends
     with the same archive.
     """
+    if config["compilation_cache"]:
+        enable_compilation_cache()
     job = build_job(config)
     if resume:
         template = jax.eval_shape(job.init, jax.random.PRNGKey(config["seed"]))[0]

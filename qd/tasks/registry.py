@@ -86,6 +86,33 @@ register_task(
     iso_sigma=0.005,
     line_sigma=0.05,
 )
+
+def _brax_factory(name: str):
+    def make(**options):
+        from qd.tasks.brax import make_task
+
+        return make_task(name, **options)
+
+    return make
+
+
+# Brax locomotion (qd/tasks/brax): CVT archive of 1024 cells, iso+line with QDax's Brax settings,
+# episodes of 250 steps by default (``--task-option episode_length=1000`` for the papers' length).
+_BRAX_DEFAULTS = dict(
+    archive="cvt", num_cells=1024, emitter="iso_line", iso_sigma=0.005, line_sigma=0.05, batch_size=128,
+    task_options={"episode_length": 250},
+)
+_BRAX_TASKS = {
+    "hopper_uni": "Brax hopper, fitness forward reward, descriptor foot contact fraction",
+    "walker2d_uni": "Brax walker2d, fitness forward reward, descriptor feet contact fractions",
+    "halfcheetah_uni": "Brax halfcheetah, fitness forward reward, descriptor feet contact fractions",
+    "ant_uni": "Brax ant, fitness forward reward, descriptor feet contact fractions",
+    "ant_omni": "Brax ant, fitness -control cost + survival, descriptor final x-y",
+    "humanoid_omni": "Brax humanoid, fitness -control cost + survival, descriptor final x-y",
+}
+for _name, _description in _BRAX_TASKS.items():
+    register_task(_name, _brax_factory(_name), _description, **_BRAX_DEFAULTS)
+
 register_task("sphere", _sphere, "shifted sphere, CMA-ME clipped-sum descriptor", resolution=[100, 100], sigma=0.5)
 register_task(
     "rastrigin", _rastrigin, "shifted Rastrigin, CMA-ME clipped-sum descriptor", resolution=[100, 100], sigma=0.5

@@ -1,0 +1,123 @@
+"""Rollouts that stream fitness and descriptors: ``lax.scan`` over time, ``vmap`` over the population.
+
+Nothing per step is stored: the scan carries the environment state and running sums, so memory does not
+grow with the episode length (QDax returns whole trajectories, which is where much of its memory goes).
+
+Done masking: a step counts only if the episode had not ended before it. The step on which ``done``
+becomes 1 counts (its reward is the last one); every later step is computed (vmapped lanes run in lock
+step) but contributes nothing to the fitness, the descriptor or the step count, through ``jnp.where`` (so a
+diverged simulation after termination cannot leak NaNs either).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from qd.tasks.brax.env import Environment, StateFn
+
+# How per-state descriptor signals are reduced over the valid steps of an episode.
+REDUCTIONS = ("mean", "last")
+
+
+@struct.dataclass
+class RolloutStats:
+    """What one rollout (or a batch: add a leading ``B`` axis) returns.
+
+    Attributes:
+        fitness: ``() float32``, sum of the per-step fitness terms over valid steps.
+        descriptor: ``(d,) float32``, the descriptor signal reduced over valid steps (see :func:`rollout`).
+        steps: ``() int32``, number of valid steps (``episode_length`` unless the episode ended early).
+    """
+
+    fitness: jax.Array
+    descriptor: jax.Array
+    steps: jax.Array
+
+
+def rollout(
+    env: Environment,
+    policy_apply: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    init_state: Any,
+    episode_length: int,
+    step_reward: StateFn,
+    state_descriptor: StateFn,
+    reduction: str = "mean",
+) -> RolloutStats:
+    """One episode of ``episode_length`` steps of ``policy_apply(params, obs)`` from ``init_state``.
+
+    At step ``t`` (``0 <= t < T``) with state ``s_t``: the descriptor signal is read from ``s_t`` (the
+    state the action is taken in), the action is ``a_t = policy_apply(params, s_t.obs)``, and the fitness
+    term is ``step_reward(s_{t+1})``. Step ``t`` is valid if no ``s_u.done`` with ``u <= t`` was 1.
+
+    - fitness: sum of ``step_reward(s_{t+1})`` over valid ``t``;
+    - descriptor, ``reduction="mean"``: mean of ``state_descriptor(s_t)`` over valid ``t``;
+      ``reduction="last"``: ``state_descriptor(s_t)`` at the last valid ``t``.
+
+    These are QDax 0.5's conventions (``scoring_function_brax_envs`` with its ``get_feet_contact_proportion``
+    and ``get_final_xy_position``), so results compare.
+
+    Deterministic: no randomness is drawn (stochastic starts come from ``init_state``).
+    """
+    zero_desc = jnp.zeros_like(state_descriptor(init_state), dtype=jnp.float32)
+
+    def body(carry, _):
+        state, alive, fitness, desc, steps = carry
+        signal = state_descriptor(state).astype(jnp.float32)
+        action = policy_apply(params, state.obs)
+        nxt = env.step(state, action)
+        fitness = fitness + jnp.where(alive, step_reward(nxt), 0.0)
+        if reduction == "mean":
+            desc = desc + jnp.where(alive, signal, 0.0)
+        else:
+            desc = jnp.where(alive, signal, desc)
+        steps = steps + alive.astype(jnp.int32)
+        alive = alive & (nxt.done < 0.5)
+        return (nxt, alive, fitness, desc, steps), None
+
+    carry0 = (init_state, jnp.asarray(True), jnp.zeros((), jnp.float32), zero_desc, jnp.zeros((), jnp.int32))
+    (_, _, fitness, desc, steps), _ = jax.lax.scan(body, carry0, None, length=episode_length)
+    if reduction == "mean":
+        desc = desc / jnp.maximum(steps, 1).astype(jnp.float32)
+    return RolloutStats(fitness=fitness, descriptor=desc, steps=steps)
+
+
+def batched_rollout(
+    env: Environment,
+    policy_apply: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    init_state: Any,
+    episode_length: int,
+    step_reward: StateFn,
+    state_descriptor: StateFn,
+    reduction: str = "mean",
+    batched_init: bool = False,
+) -> RolloutStats:
+    """:func:`rollout` vmapped over ``B`` parameter pytrees (leading axis ``B`` on every leaf).
+
+    ``init_state`` is shared by all (``batched_init=False``) or has a leading axis ``B``.
+    Returns a :class:`RolloutStats` with fields of shapes ``(B,)``, ``(B, d)``, ``(B,)``.
+    """
+    fn = lambda p, s: rollout(env, policy_apply, p, s, episode_length, step_reward, state_descriptor, reduction)
+    return jax.vmap(fn, in_axes=(0, 0 if batched_init else None))(params, init_state)
+
+
+def trajectory(env: Environment, policy_apply, params: Any, init_state: Any, episode_length: int):
+    """The states ``s_0 .. s_T`` of one episode (stacked pytree, leading axis ``T + 1``) and the number of
+    valid steps: for replay and tests only (stores everything)."""
+
+    def body(carry, _):
+        state, alive, steps = carry
+        nxt = env.step(state, policy_apply(params, state.obs))
+        steps = steps + alive.astype(jnp.int32)
+        return (nxt, alive & (nxt.done < 0.5), steps), nxt
+
+    (_, _, steps), states = jax.lax.scan(
+        body, (init_state, jnp.asarray(True), jnp.zeros((), jnp.int32)), None, length=episode_length
+    )
+    states = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), init_state, states)
+    return states, steps
