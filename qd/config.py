@@ -21,7 +21,7 @@ class ConfigError(ValueError):
 # The built-in default job (``qd run`` with no arguments).
 DEFAULTS: Dict[str, Any] = {
     "algorithm": "map_elites",
-    "task": "arm",
+    "task": "walker2d_uni",  # the built-in default job: MAP-Elites on Brax walker2d (task defaults apply)
     "task_options": {},
     "archive": "grid",  # grid | cvt
     "resolution": [100, 100],  # grid cells per descriptor dimension

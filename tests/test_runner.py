@@ -80,8 +80,8 @@ def test_checkpoint_is_plain_numpy_and_checks_shapes(tmp_path):
         (["--task", "nope"], "--task: unknown task 'nope'; accepted: "),
         (["--batch-size", "-4"], "--batch-size: must be a positive integer"),
         (["--archive", "kdtree"], "--archive: unknown value 'kdtree'; accepted: grid, cvt"),
-        (["--lower", "0", "0", "0"], "--lower: task 'arm' has 2 descriptor dimensions; got 3 values"),
-        (["--resolution", "10", "10", "10"], "--resolution: expected 1 or 2 values; got 3"),
+        (["--task", "arm", "--lower", "0", "0", "0"], "--lower: task 'arm' has 2 descriptor dimensions; got 3 values"),
+        (["--task", "arm", "--resolution", "10", "10", "10"], "--resolution: expected 1 or 2 values; got 3"),
         (["--task-option", "joints"], "--task-option: expected KEY=VALUE"),
         (["--config", "missing.toml"], "--config: no such file"),
     ],
@@ -106,3 +106,12 @@ def test_config_file_toml_and_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("iterationz: 3\n")
     with pytest.raises(ConfigError, match="unknown option 'iterationz'"):
         resolve_config({}, load_config_file(str(tmp_path / "bad.yaml")))
+
+
+def test_default_job_is_map_elites_on_a_brax_task():
+    config = resolve_config({})
+    assert (config["algorithm"], config["task"], config["archive"]) == ("map_elites", "walker2d_uni", "cvt")
+    # The budget `qd run` is sized with (see qd/tasks/registry.py): 150 x 128 episodes of 250 steps.
+    assert (config["iterations"], config["batch_size"], config["task_options"]["episode_length"]) == (150, 128, 250)
+    merged = resolve_config({"task_options": {"hidden_sizes": [8]}})
+    assert merged["task_options"] == {"episode_length": 250, "hidden_sizes": [8]}  # merged, not replaced
