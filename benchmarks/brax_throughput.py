@@ -1,0 +1,244 @@
+"""Brax throughput: qd-jax MAP-Elites on walker2d_uni, optionally side by side with QDax 0.5.0.
+
+Settings (both libraries): ``walker2d_uni`` (feet-contact descriptor in [0, 1]^2, fitness = Brax's walker
+reward summed over the episode, fixed initial state), Brax's ``spring`` physics backend (the fastest
+here, see ``benchmarks/brax_backends.py``; QDax's ``environments.create`` takes the same ``backend``
+argument, so both run it), episode length 100, MLP policy (64, 64) with ReLU and a ``tanh`` output,
+LeCun-uniform kernels, batch 128 (the initial population is 128 random policies too), CVT archive of
+1024 cells (k-means on 25,000 uniform samples), iso+line variation with iso_sigma 0.005 and
+line_sigma 0.05 (the values of QDax's Brax examples), 30 iterations after the initial batch.
+
+Each iteration is one compiled call (qd-jax: ``MAPElites.run(..., chunk_size=1)``, the loop a user with a
+progress callback runs; QDax: ``jax.jit(MAPElites.update)``, then its metrics are fetched), so the time of
+every iteration is seen from the host.
+
+What is measured, for each library in its own fresh subprocess (``--library qd|qdax --json``):
+
+- ``env_steps_per_s``: steady state, ``batch * episode_length * n / t`` over iterations 2..30 (after
+  every compilation). Steps after an early termination count: both libraries compute them.
+- ``first_iteration_s``: from the child's process start (``psutil``'s ``create_time``; interpreter start
+  and imports included) to the end of the first iteration: CVT centroids, initial batch, and every
+  compilation. JAX's persistent compilation cache is disabled in the children
+  (``jax_enable_compilation_cache=False``, also ``JAX_ENABLE_COMPILATION_CACHE=false`` in their
+  environment), so each child compiles everything from scratch, as on a first run.
+- ``peak_rss_mb``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the child after the 30 iterations
+  (before the evaluation-only timing below).
+- ``overhead_fraction``: ``1 - t_evaluate / t_iteration``, where ``t_evaluate`` is the mean time of the
+  library's jitted batch evaluation alone (128 policies, after compilation) and ``t_iteration`` the mean
+  steady-state iteration time: the share of an iteration spent outside the rollouts (variation, archive
+  insertion, metrics, dispatch, and for QDax storing the whole trajectories).
+
+Usage: ``python benchmarks/brax_throughput.py [--compare] [--iterations 30] [--batch-size 128]``.
+Prints one line per library and, last, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+TASK, BASE_ENV, BACKEND = "walker2d_uni", "walker2d", "spring"
+EPISODE_LENGTH, HIDDEN, NUM_CELLS, CVT_SAMPLES = 100, (64, 64), 1024, 25_000
+ISO_SIGMA, LINE_SIGMA = 0.005, 0.05
+
+
+def _since_process_start() -> float:
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
+
+
+def _no_cache(jax) -> None:
+    jax.config.update("jax_enable_compilation_cache", False)
+
+
+def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
+    """Mean seconds of one jitted batch evaluation (first call compiles and is not counted)."""
+    import jax
+
+    jax.block_until_ready(evaluate(genotypes, key))
+    t = time.perf_counter()
+    for i in range(repeats):
+        out = evaluate(genotypes, jax.random.fold_in(key, i))
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t) / repeats
+
+
+def bench_qd(iterations: int, batch: int, seed: int) -> dict:
+    import jax
+
+    _no_cache(jax)
+    from emitters import IsoLineEmitter
+    from qd import CVTArchive, MAPElites
+    from qd.tasks.brax import make_task
+
+    task = make_task(TASK, episode_length=EPISODE_LENGTH, hidden_sizes=HIDDEN, backend=BACKEND)
+    _no_cache(jax)
+    k_init, k_run, k_eval = jax.random.split(jax.random.key(seed), 3)
+    genotypes = task.initial_genotypes(k_init, batch)
+    lower, upper = task.descriptor_bounds
+    archive = CVTArchive.create(
+        jax.tree_util.tree_map(lambda x: x[0], genotypes), lower, upper, num_cells=NUM_CELLS, seed=seed,
+        qd_offset=task.qd_offset, num_samples=CVT_SAMPLES,
+    )
+    emitter = IsoLineEmitter(batch_size=batch, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)
+    algo = MAPElites(emitter, task.evaluate)
+    state, _ = algo.init(archive, genotypes, k_run)
+
+    stamps = []
+    first = {}
+
+    def callback(state, metrics):
+        stamps.append(time.perf_counter())
+        if not first:
+            first["s"] = _since_process_start()
+
+    state, metrics = algo.run(state, iterations, chunk_size=1, callback=callback)
+    rss = _peak_rss_mb()
+    t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    t_eval = _timed_evaluations(jax.jit(task.evaluate), genotypes, k_eval, repeats=10)
+    return {
+        "library": "qd",
+        "env_steps_per_s": batch * EPISODE_LENGTH / t_iter,
+        "first_iteration_s": first["s"],
+        "peak_rss_mb": rss,
+        "iteration_s": t_iter,
+        "evaluate_s": t_eval,
+        "overhead_fraction": 1.0 - t_eval / t_iter,
+        "coverage": float(metrics["coverage"][-1]),
+        "qd_score": float(metrics["qd_score"][-1]),
+        "max_fitness": float(metrics["max_fitness"][-1]),
+        "compilation_cache": bool(jax.config.jax_enable_compilation_cache),
+    }
+
+
+def bench_qdax(iterations: int, batch: int, seed: int) -> dict:
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    _no_cache(jax)
+    import qdax.tasks.brax.v2 as environments
+    from qdax.core.containers.mapelites_repertoire import compute_cvt_centroids
+    from qdax.core.emitters.mutation_operators import isoline_variation
+    from qdax.core.emitters.standard_emitters import MixingEmitter
+    from qdax.core.map_elites import MAPElites
+    from qdax.core.neuroevolution.networks.networks import MLP
+    from qdax.tasks.brax.v2.env_creators import create_brax_scoring_fn
+    from qdax.utils.metrics import default_qd_metrics
+
+    _no_cache(jax)
+    key = jax.random.key(seed)
+    k_init, k_cvt, k_score, k_run, k_eval = jax.random.split(key, 5)
+    # As QDax's Brax MAP-Elites example builds it (auto-reset on, deterministic initial state).
+    env = environments.create(TASK, episode_length=EPISODE_LENGTH, backend=BACKEND)
+    policy = MLP(layer_sizes=HIDDEN + (env.action_size,), kernel_init=jax.nn.initializers.lecun_uniform(),
+                 final_activation=jnp.tanh)
+    genotypes = jax.vmap(policy.init)(jax.random.split(k_init, batch), jnp.zeros((batch, env.observation_size)))
+    scoring_fn = create_brax_scoring_fn(env, policy, environments.descriptor_extractor[TASK], k_score,
+                                        episode_length=EPISODE_LENGTH, deterministic=True)
+    centroids = compute_cvt_centroids(num_descriptors=env.descriptor_length, num_init_cvt_samples=CVT_SAMPLES,
+                                      num_centroids=NUM_CELLS, minval=0.0, maxval=1.0, key=k_cvt)
+    variation = functools.partial(isoline_variation, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)
+    emitter = MixingEmitter(mutation_fn=None, variation_fn=variation, variation_percentage=1.0, batch_size=batch)
+    offset = environments.reward_offset[TASK] * EPISODE_LENGTH
+    algo = MAPElites(scoring_fn, emitter, functools.partial(default_qd_metrics, qd_offset=offset))
+    repertoire, emitter_state, _ = algo.init(genotypes, centroids, k_run)
+    update = jax.jit(algo.update)
+
+    stamps = []
+    first = None
+    for i in range(iterations):
+        repertoire, emitter_state, metrics = update(repertoire, emitter_state, jax.random.fold_in(k_run, i))
+        metrics = jax.device_get(metrics)
+        stamps.append(time.perf_counter())
+        if first is None:
+            first = _since_process_start()
+    rss = _peak_rss_mb()
+    t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    t_eval = _timed_evaluations(scoring_fn, genotypes, k_eval, repeats=10)
+    return {
+        "library": "qdax",
+        "env_steps_per_s": batch * EPISODE_LENGTH / t_iter,
+        "first_iteration_s": first,
+        "peak_rss_mb": rss,
+        "iteration_s": t_iter,
+        "evaluate_s": t_eval,
+        "overhead_fraction": 1.0 - t_eval / t_iter,
+        "coverage": float(metrics["coverage"]) / 100.0,  # QDax reports percent
+        "qd_score": float(metrics["qd_score"]),
+        "max_fitness": float(metrics["max_fitness"]),
+        "compilation_cache": bool(jax.config.jax_enable_compilation_cache),
+    }
+
+
+def run_child(library: str, args) -> dict:
+    """Run one library in a fresh interpreter; returns the JSON object it prints last."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--library", library, "--json",
+           "--iterations", str(args.iterations), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+    env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise RuntimeError(f"{library} benchmark failed (exit {out.returncode})")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", action="store_true", help="also run QDax 0.5.0 (in its own subprocess)")
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--library", choices=("qd", "qdax"), help="run one library in this process")
+    parser.add_argument("--json", action="store_true", help="with --library: print only the JSON result")
+    args = parser.parse_args()
+    if args.iterations < 2:
+        parser.error("--iterations must be at least 2 (the steady state excludes the first)")
+
+    if args.library:
+        bench = bench_qd if args.library == "qd" else bench_qdax
+        print(json.dumps(bench(args.iterations, args.batch_size, args.seed)))
+        return
+
+    libraries = ["qd", "qdax"] if args.compare else ["qd"]
+    results = {}
+    for lib in libraries:
+        r = results[lib] = run_child(lib, args)
+        print(f"{lib:5s} {r['env_steps_per_s']:>9,.0f} env steps/s  first iteration {r['first_iteration_s']:6.1f} s  "
+              f"peak RSS {r['peak_rss_mb']:7.0f} MB  outside rollouts {r['overhead_fraction']:6.1%}  "
+              f"coverage {r['coverage']:.1%}  max fitness {r['max_fitness']:.1f}", flush=True)
+
+    import jax
+
+    out = {"task": TASK, "backend": BACKEND, "episode_length": EPISODE_LENGTH, "batch_size": args.batch_size,
+           "iterations": args.iterations, "num_cells": NUM_CELLS, "hidden_sizes": list(HIDDEN),
+           "device": jax.devices()[0].platform, "cpu_count": os.cpu_count(), "compilation_cache": "disabled"}
+    for lib in ("qd", "qdax"):
+        r = results.get(lib)
+        out[f"{lib}_env_steps_per_s"] = round(r["env_steps_per_s"], 1) if r else None
+        out[f"{lib}_first_iteration_s"] = round(r["first_iteration_s"], 2) if r else None
+        out[f"{lib}_peak_rss_mb"] = round(r["peak_rss_mb"], 1) if r else None
+        out[f"{lib}_coverage"] = round(r["coverage"], 4) if r else None
+    out["qd_qd_overhead_fraction"] = round(results["qd"]["overhead_fraction"], 4)
+    if "qdax" in results:
+        out["qdax_overhead_fraction"] = round(results["qdax"]["overhead_fraction"], 4)
+        out["qd_over_qdax_env_steps"] = round(out["qd_env_steps_per_s"] / out["qdax_env_steps_per_s"], 2)
+        out["qd_over_qdax_first_iteration"] = round(out["qd_first_iteration_s"] / out["qdax_first_iteration_s"], 2)
+        out["qd_over_qdax_peak_rss"] = round(out["qd_peak_rss_mb"] / out["qdax_peak_rss_mb"], 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
