@@ -95,7 +95,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, message):
 
 
 def test_config_file_toml_and_yaml(tmp_path):
-    (tmp_path / "c.toml").write_text('iterations = 3\nbatch_size = 16\n[task_options]\nnum_joints = 4\n')
+    (tmp_path / "c.toml").write_text('task = "arm"\niterations = 3\nbatch_size = 16\n[task_options]\nnum_joints = 4\n')
     (tmp_path / "c.yaml").write_text("iterations: 3\nemitter: gaussian\nsigma: 0.2\n")
     from qd.config import load_config_file
 
@@ -111,7 +111,7 @@ def test_config_file_toml_and_yaml(tmp_path):
 def test_default_job_is_map_elites_on_a_brax_task():
     config = resolve_config({})
     assert (config["algorithm"], config["task"], config["archive"]) == ("map_elites", "walker2d_uni", "cvt")
-    # The budget `qd run` is sized with (see qd/tasks/registry.py): 150 x 128 episodes of 250 steps.
-    assert (config["iterations"], config["batch_size"], config["task_options"]["episode_length"]) == (150, 128, 250)
+    # The budget `qd run` is sized with (see qd/tasks/registry.py): 120 x 128 episodes of 250 steps.
+    assert (config["iterations"], config["batch_size"], config["task_options"]["episode_length"]) == (120, 128, 250)
     merged = resolve_config({"task_options": {"hidden_sizes": [8]}})
     assert merged["task_options"] == {"episode_length": 250, "hidden_sizes": [8]}  # merged, not replaced
