@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 _META_KEY = "__metadata__"
+_KEY_IMPL_SUFFIX = "#key_impl"
 
 
 def _is_key(x) -> bool:
@@ -28,9 +29,11 @@ def state_to_arrays(state: Any) -> Dict[str, np.ndarray]:
     """Flatten a pytree into ``{keypath: numpy array}`` (typed PRNG keys stored as their raw data)."""
     out = {}
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        name = jax.tree_util.keystr(path)
         if _is_key(leaf):
+            out[name + _KEY_IMPL_SUFFIX] = np.asarray(str(jax.random.key_impl(leaf)))
             leaf = jax.random.key_data(leaf)
-        out[jax.tree_util.keystr(path)] = np.asarray(leaf)
+        out[name] = np.asarray(leaf)
     return out
 
 
@@ -48,7 +51,10 @@ def arrays_to_state(arrays: Dict[str, np.ndarray], template: Any) -> Any:
             raise ValueError(f"checkpoint has no entry {name!r}; was it written by another configuration?")
         value = arrays[name]
         if _is_key(leaf):
-            value = jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(leaf))
+            # The template may be abstract (``jax.eval_shape``), so the key's implementation is read from
+            # the checkpoint, where it was stored by name.
+            impl = str(arrays.get(name + _KEY_IMPL_SUFFIX, "threefry2x32"))
+            value = jax.random.wrap_key_data(jnp.asarray(value), impl=impl)
         else:
             if tuple(value.shape) != tuple(leaf.shape):
                 raise ValueError(f"checkpoint entry {name!r} has shape {value.shape}, expected {leaf.shape}")

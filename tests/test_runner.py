@@ -69,6 +69,13 @@ def test_checkpoint_is_plain_numpy_and_checks_shapes(tmp_path):
     assert meta == {"iteration": 7}
     np.testing.assert_array_equal(restored["n"]["b"], state["n"]["b"])
     np.testing.assert_array_equal(jax.random.key_data(restored["k"]), jax.random.key_data(state["k"]))
+    abstract, _ = load_checkpoint(path, jax.eval_shape(lambda: state))  # a template from eval_shape
+    np.testing.assert_array_equal(jax.random.key_data(abstract["k"]), jax.random.key_data(state["k"]))
+    rbg = {"k": jax.random.key(2, impl="rbg")}
+    save_checkpoint(path, rbg)
+    restored_rbg, _ = load_checkpoint(path, jax.eval_shape(lambda: rbg))
+    assert str(jax.random.key_impl(restored_rbg["k"])) == "rbg"
+    save_checkpoint(path, state, {"iteration": 7})
     with pytest.raises(ValueError, match="shape"):
         load_checkpoint(path, {**state, "a": np.arange(4, dtype=np.float32)})
     assert sorted(f for f in os.listdir(tmp_path)) == ["c.npz"]  # no temporary left behind
