@@ -2,9 +2,10 @@
 
 Public names (the interface ``emitters`` and user code rely on):
 
-- archives: :class:`GridArchive`, :class:`CVTArchive`, the :class:`Archive` base, :class:`AddResult`,
+- archives: :class:`GridArchive`, :class:`CVTArchive`, :class:`UnstructuredArchive` (novelty), the
+  :class:`Archive` base, :class:`AddResult`,
   :class:`Elites`, status codes :data:`NEW`, :data:`IMPROVED`, :data:`NOT_ADDED`, :func:`add`, :func:`sample`;
-- algorithms: :class:`MAPElites`;
+- algorithms: :class:`MAPElites` (novelty search and random search live in :mod:`qd.algorithms`);
 - tasks: :class:`Evaluation`, :class:`Arm`, :class:`Sphere`, :class:`Rastrigin`;
 - metrics: :func:`archive_metrics`.
 """
