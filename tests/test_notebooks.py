@@ -21,8 +21,12 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 TIMEOUT_S = 600
 
 
+# Notebooks kept without stored outputs (others, e.g. 02, are committed executed on purpose).
+CLEAN_NOTEBOOKS = ("01_map_elites_brax.ipynb",)
+
+
 def test_notebooks_have_no_stored_outputs():
-    for path in NOTEBOOKS:
+    for path in (p for p in NOTEBOOKS if p.name in CLEAN_NOTEBOOKS):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
