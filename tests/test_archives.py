@@ -176,3 +176,9 @@ def test_to_dict_roundtrip():
     np.testing.assert_array_equal(data["lower"], [0, 0])
     with pytest.raises(ValueError, match="fitnesses"):
         GridArchive.create(jnp.zeros(2), 4, (0, 0), (1, 1)).replace_storage_from_dict(data)
+
+
+def test_abstract_genotype_template_allocates_storage():
+    template = {"w": jax.ShapeDtypeStruct((3, 2), jnp.float32), "n": jax.ShapeDtypeStruct((), jnp.int32)}
+    archive = GridArchive.create(template, 4, (0.0,), (1.0,))
+    assert archive.genotypes["w"].shape == (4, 3, 2) and archive.genotypes["n"].dtype == jnp.int32

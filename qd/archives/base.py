@@ -103,10 +103,14 @@ def _check_genotypes(genotypes, stored, batch: int) -> None:
 
 
 def allocate(template: Any, capacity: int, dtype_default=None) -> Any:
-    """Zeroed storage with a leading axis ``capacity`` for one unbatched ``template`` pytree."""
+    """Zeroed storage with a leading axis ``capacity`` for one unbatched ``template`` pytree.
+
+    Template leaves may be arrays, scalars or ``jax.ShapeDtypeStruct`` (e.g. from ``jax.eval_shape``).
+    """
 
     def leaf(x):
-        x = jnp.asarray(x)
+        if not (hasattr(x, "shape") and hasattr(x, "dtype")):  # arrays and ShapeDtypeStructs pass as they are
+            x = jnp.asarray(x)
         return jnp.zeros((capacity,) + x.shape, x.dtype if dtype_default is None else dtype_default)
 
     return jax.tree_util.tree_map(leaf, template)
