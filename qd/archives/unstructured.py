@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, allocate, check_bounds, scatter
+from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, empty_storage, scatter
 from qd.novelty import DEFAULT_K, knn_novelty
 
 POLICIES = ("threshold", "random", "most_novel")
@@ -140,11 +140,7 @@ class UnstructuredArchive(Archive):
             if len(lower) != descriptor_dim:
                 raise ValueError(f"bounds have {len(lower)} dimensions, descriptor_dim is {descriptor_dim}")
         return cls(
-            genotypes=allocate(genotype_template, capacity),
-            fitnesses=jnp.full((capacity,), -jnp.inf, jnp.float32),
-            descriptors=jnp.zeros((capacity, descriptor_dim), jnp.float32),
-            extras=None if extras_template is None else allocate(extras_template, capacity),
-            filled=jnp.zeros((capacity,), bool),
+            **empty_storage(genotype_template, capacity, descriptor_dim, extras_template),
             lower=tuple(float(x) for x in lower),
             upper=tuple(float(x) for x in upper),
             qd_offset=float(qd_offset),
