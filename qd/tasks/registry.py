@@ -101,7 +101,7 @@ def _brax_factory(name: str):
 _BRAX_DEFAULTS = dict(
     archive="cvt", num_cells=1024, emitter="iso_line", iso_sigma=0.005, line_sigma=0.05, batch_size=128,
     task_options={"episode_length": 250},
-    # Sized for a 2-core CPU: ~1.5 s per iteration (32k env steps) plus ~1.5 min of compilation: ~5 min.
+    # Sized for a 2-core CPU: measured 228 s end to end with a cold compilation cache, 61% coverage.
     iterations=120, chunk_size=10,
 )
 _BRAX_TASKS = {
