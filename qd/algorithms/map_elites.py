@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import archive_metrics
 from qd.tasks.base import Evaluation
@@ -176,20 +177,7 @@ class MAPElites:
         Returns:
             ``(state, metrics)`` with every metric a numpy array of shape ``(num_iterations,)``.
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be positive; got {chunk_size}")
-        history = []
-        done = 0
-        while done < num_iterations:
-            n = min(chunk_size, num_iterations - done)
-            state, metrics = self.scan(state, n)
-            metrics = jax.device_get(metrics)
-            history.append(metrics)
-            done += n
-            if callback is not None:
-                callback(state, metrics)
-        merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
-        return state, merged
+        return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)
 
     # ---------------------------------------------------------------------------------------- #
     def _ask_impl(self, state):

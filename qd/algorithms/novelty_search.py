@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import ExplorationStats, archive_metrics, exploration_init, exploration_metrics, exploration_update
 from qd.novelty import DEFAULT_K, knn_novelty
@@ -51,22 +52,6 @@ def _ground_truth(evaluation: Evaluation):
     gt = extras.get("gt_descriptor", evaluation.descriptors)
     area = extras.get("reward_area", jnp.full(evaluation.fitnesses.shape, -1, jnp.int32))
     return gt, area
-
-
-def _chunked_run(scan, state, num_iterations, chunk_size, callback):
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive; got {chunk_size}")
-    history, done = [], 0
-    while done < num_iterations:
-        n = min(chunk_size, num_iterations - done)
-        state, metrics = scan(state, n)
-        metrics = jax.device_get(metrics)
-        history.append(metrics)
-        done += n
-        if callback is not None:
-            callback(state, metrics)
-    merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
-    return state, merged
 
 
 @struct.dataclass
@@ -286,7 +271,7 @@ class NoveltySearch:
 
         Returns ``(state, metrics)`` with numpy arrays of shape ``(num_iterations,)``.
         """
-        return _chunked_run(self.scan, state, num_iterations, chunk_size, callback)
+        return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)
 
 
 # ============================================================================================= #
@@ -375,4 +360,4 @@ class RandomSearch:
 
     def run(self, state, num_iterations: int, chunk_size: int = 50, callback=None):
         """Generations in compiled chunks (see :meth:`NoveltySearch.run`)."""
-        return _chunked_run(self.scan, state, num_iterations, chunk_size, callback)
+        return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)

@@ -1,0 +1,41 @@
+"""The host loop shared by all algorithms' ``run``: compiled chunks of iterations, a callback between them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import jax
+import numpy as np
+
+
+def run_in_chunks(
+    scan: Callable[[Any, int], Tuple[Any, Dict[str, Any]]],
+    state: Any,
+    num_iterations: int,
+    chunk_size: int,
+    callback: Optional[Callable[[Any, Dict[str, np.ndarray]], None]] = None,
+) -> Tuple[Any, Dict[str, np.ndarray]]:
+    """Call ``scan(state, n)`` with ``n = chunk_size`` (the last chunk: the remainder) until
+    ``num_iterations`` iterations are done; ``callback(state, chunk_metrics)`` runs on the host after each.
+
+    At most two programs are compiled (the full chunk and the remainder).
+
+    Returns:
+        ``(state, metrics)``, every metric a numpy array of shape ``(num_iterations,)``.
+
+    Raises:
+        ValueError: ``chunk_size < 1``.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive; got {chunk_size}")
+    history, done = [], 0
+    while done < num_iterations:
+        n = min(chunk_size, num_iterations - done)
+        state, metrics = scan(state, n)
+        metrics = jax.device_get(metrics)
+        history.append(metrics)
+        done += n
+        if callback is not None:
+            callback(state, metrics)
+    merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
+    return state, merged
