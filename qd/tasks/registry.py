@@ -128,3 +128,12 @@ register_task("hard_maze", "qd.tasks.sparse:HardMaze", "sparse: robot with laser
 register_task(
     "redundant_arm", "qd.tasks.sparse:RedundantArm", "sparse: 20-joint arm among walls, 3 goals", **_SPARSE_DEFAULTS
 )
+# AntMaze: Brax ant, 574-parameter controller. SERENE's episodes are 3000 steps (about 100 s per generation of
+# 200 on a 2-core CPU); the command line defaults to 250 (``--task-option num_steps=3000`` for SERENE's length)
+# and 30 generations (about 5 minutes on a 2-core CPU, compilation included).
+register_task(
+    "ant_maze",
+    "qd.tasks.sparse:AntMaze",
+    "sparse: Brax ant in a walled 70 m arena, 2 distant goals",
+    **dict(_SPARSE_DEFAULTS, task_options={"num_steps": 250}, iterations=30, chunk_size=5),
+)
