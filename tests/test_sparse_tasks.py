@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qd.tasks.sparse import Curling, HardMaze, Point2D, RedundantArm, area_reward, controller_num_params
+from qd.tasks.sparse import Curling, HardMaze, Point2D, RedundantArm, SparseTask, area_reward, controller_num_params
 from qd.tasks.sparse.common import BLUE, apply_controller, unflatten_controller
 from qd.tasks.sparse import redundant_arm as arm_module
 
@@ -156,6 +156,156 @@ def test_redundant_arm_illegal_moves_end_the_episode_and_reward_option():
     b = jax.jit(jax.vmap(arm_module.is_legal_reference))(p, p[:, -1])
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert 0.05 < float(a.mean()) < 0.95
+
+
+# --- NumPy brute-force reference of the redundant arm's legality rule (float64, pair by pair) --------------- #
+def _orient(o, a, b):
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _properly_cross(p1, p2, q1, q2):
+    """Strict crossing: each segment's endpoints strictly on both sides of the other's line. Touching (an
+    endpoint on the other segment) and colinear overlaps do not count: the documented choice of the port."""
+    return _orient(q1, q2, p1) * _orient(q1, q2, p2) < 0 and _orient(p1, p2, q1) * _orient(p1, p2, q2) < 0
+
+
+def _numpy_is_legal(points, previous_tip):
+    points = np.asarray(points, np.float64)
+    if np.any(points < 0.0) or np.any(points > 1.0):
+        return False
+    if np.sum((points[-1] - np.asarray(previous_tip, np.float64)) ** 2) > arm_module.MAX_TIP_STEP**2:
+        return False
+    links = len(points) - 1
+    for k in range(links):
+        if any(_properly_cross(points[k], points[k + 1], w[0], w[1]) for w in arm_module.WALLS.astype(np.float64)):
+            return False
+        for m in range(k + 2, links):  # adjacent links share a joint and are never tested
+            if _properly_cross(points[k], points[k + 1], points[m], points[m + 1]):
+                return False
+    return True
+
+
+def _numpy_joint_positions(q):
+    a = np.cumsum(np.asarray(q, np.float64))
+    steps = arm_module.LINK * np.stack([np.cos(a), np.sin(a)], axis=-1)
+    return np.concatenate([[arm_module.ROOT], np.asarray(arm_module.ROOT) + np.cumsum(steps, axis=0)])
+
+
+def test_redundant_arm_legality_matches_a_numpy_brute_force_reference():
+    rng = np.random.default_rng(0)
+    q = arm_module.INITIAL_ANGLES + rng.normal(size=(600, 20)).astype(np.float32) * np.float32(0.6)
+    points = np.asarray(jax.vmap(arm_module.joint_positions)(jnp.asarray(q)))
+    np.testing.assert_allclose(points, np.stack([_numpy_joint_positions(x) for x in q]), atol=2e-6)
+    previous = points[:, -1] + rng.normal(size=(600, 2)).astype(np.float32) * np.float32(0.03)  # some too fast
+    fast = np.asarray(jax.jit(jax.vmap(arm_module.is_legal))(jnp.asarray(points), jnp.asarray(previous)))
+    want = np.array([_numpy_is_legal(p, t) for p, t in zip(points, previous)])
+    np.testing.assert_array_equal(fast, want)
+    assert 0.1 < want.mean() < 0.9  # both outcomes are exercised
+
+    # Hand-made edge cases with exactly representable coordinates (float32 and float64 agree exactly).
+    def arm(*xy):  # a 20-link polyline: the given joints, then the last one repeated (zero-length links)
+        return np.array(list(xy) + [xy[-1]] * (21 - len(xy)), np.float32)
+
+    cases = {
+        "proper X crossing": (arm((0.25, 0.25), (0.75, 0.75), (0.75, 0.375), (0.25, 0.625)), False),
+        "T-touch: a joint exactly on an earlier link": (arm((0.25, 0.25), (0.75, 0.25), (0.75, 0.5), (0.5, 0.5), (0.5, 0.25)), True),
+        "colinear overlap of links 0 and 2 (the arm folds back onto itself)": (arm((0.25, 0.75), (0.75, 0.75), (0.5, 0.75), (0.375, 0.75)), True),
+        "link 2 ending exactly on link 0, from below": (arm((0.25, 0.75), (0.75, 0.75), (0.625, 0.625), (0.375, 0.75)), True),
+        "link 2 going through link 0": (arm((0.25, 0.75), (0.75, 0.75), (0.625, 0.625), (0.375, 0.875)), False),
+        "joint exactly on a wall": (arm((0.5, 0.375), (0.125, 0.5), (0.125, 0.625)), True),
+        "link crossing a wall": (arm((0.5, 0.375), (0.125, 0.375), (0.125, 0.625)), False),
+        "joint exactly on the arena edge": (arm((0.5, 0.5), (0.5, 0.75), (0.0, 0.75)), True),
+        "joint outside the arena": (arm((0.5, 0.5), (0.5, 0.75), (-0.125, 0.75)), False),
+    }
+    for name, (pts, legal) in cases.items():
+        tip = pts[-1]
+        assert _numpy_is_legal(pts, tip) is legal, name
+        assert bool(arm_module.is_legal(jnp.asarray(pts), jnp.asarray(tip))) is legal, name
+        assert bool(arm_module.is_legal_reference(jnp.asarray(pts), jnp.asarray(tip))) is legal, name
+
+
+def test_redundant_arm_sincos_and_batched_rollouts_match_the_reference_episode():
+    a = np.linspace(-21 * np.pi, 21 * np.pi, 200_001).astype(np.float32)
+    sin, cos = jax.jit(arm_module._sincos)(jnp.asarray(a))
+    assert np.abs(np.asarray(sin) - np.sin(a.astype(np.float64))).max() < 2e-7
+    assert np.abs(np.asarray(cos) - np.cos(a.astype(np.float64))).max() < 2e-7
+    # evaluate (batched, workers taking new genomes beyond 256) == the reference: every genome's episode with
+    # the common SERENE controller, one by one (SparseTask.rollouts, vmapped).
+    task = TASKS["redundant_arm"]
+    g = task.initial_genotypes(jax.random.key(7), 300)
+    fast = jax.jit(task.evaluate)(g, None)
+    ref = jax.jit(lambda g: SparseTask.rollouts(task, g))(g)
+    np.testing.assert_array_equal(np.asarray(fast.extras["final_state"]["steps"]), np.asarray(ref[3]["steps"]))
+    np.testing.assert_array_equal(np.asarray(fast.extras["final_state"]["terminated"]), np.asarray(ref[3]["terminated"]))
+    np.testing.assert_allclose(np.asarray(fast.descriptors), np.asarray(ref[0]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(fast.extras["final_state"]["joints"]), np.asarray(ref[3]["joints"]), atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(fast.extras["reward_area"]), np.asarray(ref[2]))
+    # Every episode is one NumPy would also play: the final configuration is legal, and an episode that ended
+    # early was stopped by an illegal move.
+    joints = np.asarray(fast.extras["final_state"]["joints"])
+    for i in range(0, 300, 10):
+        pts = _numpy_joint_positions(joints[i])
+        assert _numpy_is_legal(pts, pts[-1])
+        np.testing.assert_allclose(pts[-1], np.asarray(fast.descriptors[i]), atol=2e-5)
+
+
+def test_redundant_arm_hand_designed_genome_reaches_a_goal_and_earns_its_reward():
+    """A hand-built controller: constant joint velocities ``a`` (so after the 100 steps ``q = q0 + a``) that
+    rotate the base by 0.9 rad and unwind the spiral (joint i >= 1 by ``-0.5 + 0.035 i`` rad), ending with the
+    tip in goal area 1 ``(0.85, 0.85)``. The three numbers come from a coarse grid search over this family of
+    motions, checked legal at every step with the NumPy reference above. The network: layer 1 and 2 weights 0,
+    layer-2 bias 5 (every hidden unit outputs ``c = 2 sigmoid(5) - 1``), output weights from hidden unit 0
+    ``2 atanh(a_k) / c`` and output bias 0, so output k is ``2 sigmoid(c * w_k) - 1 = a_k``."""
+    task = TASKS["redundant_arm"]
+    a = np.concatenate([[0.9], -0.5 + 0.035 * np.arange(1, 20)])
+    genome = np.zeros(task.num_params, np.float32)  # [W1 (20x5), b1, W2 (5x5), b2, W3 (5x20), b3]
+    genome[20 * 5 + 1 + 25] = 5.0  # b2
+    genome[127 : 127 + 20] = 2 * np.arctanh(a) / np.tanh(2.5)  # W3[0, :]
+    assert np.abs(genome).max() <= 5.0
+    ev = jax.jit(task.evaluate)(jnp.asarray(genome)[None], None)
+    state = ev.extras["final_state"]
+    assert not bool(state["terminated"][0]) and int(state["steps"][0]) == 100  # legal all the way
+    np.testing.assert_allclose(np.asarray(state["joints"][0]), arm_module.INITIAL_ANGLES + a, atol=1e-4)
+    tip = np.asarray(ev.descriptors[0], np.float64)
+    d = np.linalg.norm(tip - np.array([0.85, 0.85]))
+    assert int(ev.extras["reward_area"][0]) == 1 and d < 0.05
+    assert float(ev.fitnesses[0]) == pytest.approx((0.05 - d) / 0.05, abs=1e-4) and float(ev.fitnesses[0]) > 0.8
+    # The NumPy replay of the same motion is legal at every step and ends at the same place.
+    previous = _numpy_joint_positions(arm_module.INITIAL_ANGLES)[-1]
+    for t in range(1, 101):
+        pts = _numpy_joint_positions(arm_module.INITIAL_ANGLES + a * t / 100)
+        assert _numpy_is_legal(pts, previous), t
+        previous = pts[-1]
+    np.testing.assert_allclose(previous, tip, atol=1e-4)
+    # With the original's rule (reward only when an illegal move ends the episode) this legal episode pays 0.
+    ev = jax.jit(RedundantArm(reward_only_on_termination=True).evaluate)(jnp.asarray(genome)[None], None)
+    assert float(ev.fitnesses[0]) == 0.0 and int(ev.extras["reward_area"][0]) == -1
+
+
+def test_point2d_hand_designed_genome_goes_to_the_first_box_and_stays():
+    """A hand-built proportional controller towards ``(0.75, 0.75)`` (box 0): hidden unit j of layer 1
+    computes ``tanh(5 (0.75 - x_j) / 2)`` (weight -5 from input j, layer bias 3.75), layer 2 and the outputs
+    pass units 0 and 1 through with weight 5 (biases 0), so each action is an increasing function of
+    ``0.75 - x_j``, zero at the box centre."""
+    task = TASKS["point2d"]
+    genome = np.zeros(task.num_params, np.float32)  # [W1 (2x5), b1, W2 (5x5), b2, W3 (5x2), b3]
+    genome[0 * 5 + 0] = genome[1 * 5 + 1] = -5.0  # W1
+    genome[10] = 3.75  # b1
+    genome[11 + 0 * 5 + 0] = genome[11 + 1 * 5 + 1] = 5.0  # W2
+    genome[37 + 0 * 2 + 0] = genome[37 + 1 * 2 + 1] = 5.0  # W3
+    ev = jax.jit(task.evaluate)(jnp.asarray(genome)[None], None)
+    # The same controller and dynamics in NumPy: count the steps spent in box 0.
+    f = lambda z: 2.0 / (1.0 + np.exp(-z)) - 1.0
+    pose, inside = np.zeros(2), 0
+    for _ in range(task.num_steps):
+        h1 = f(np.concatenate([-5.0 * pose, np.zeros(3)]) + 3.75)
+        h2 = f(5.0 * np.concatenate([h1[:2], np.zeros(3)]))
+        pose = np.clip(pose + 0.05 * f(5.0 * h2[:2]), -1.0, 1.0)
+        inside += bool(np.all(np.abs(pose - 0.75) <= 0.15))
+    np.testing.assert_allclose(np.asarray(ev.descriptors[0]), pose, atol=1e-5)
+    np.testing.assert_allclose(pose, [0.75, 0.75], atol=1e-3)
+    assert int(ev.extras["reward_area"][0]) == 0 and inside > 30
+    assert float(ev.fitnesses[0]) == inside  # one point per step inside the first box entered
 
 
 def test_redundant_arm_reward_only_on_termination_option():

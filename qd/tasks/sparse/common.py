@@ -189,13 +189,20 @@ class SparseTask:
             got = getattr(genotypes, "shape", type(genotypes).__name__)
             raise ValueError(f"{type(self).__name__} expects genotypes of shape (batch, {self.num_params}); got {got}")
 
+        gt, reward, area, final_state = self.rollouts(genotypes.astype(jnp.float32))
+        extras = {"gt_descriptor": gt, "reward_area": area, "final_state": final_state}
+        return Evaluation(fitnesses=reward, descriptors=gt, extras=extras)
+
+    def rollouts(self, genotypes: jax.Array):
+        """Episodes of the SERENE controllers of ``genotypes (B, D) float32``: batched ``(gt_descriptor (B, 2),
+        reward (B,), reward_area (B,) int32, final_state)``. By default :meth:`episode` vmapped, ``CHUNK``
+        genomes at a time; a task may override it with a faster batched rollout computing the same episodes."""
+
         def one(genome):
             layers = unflatten_controller(genome, self.layer_sizes)
             return self.episode(lambda obs, t: apply_controller(layers, obs))
 
-        gt, reward, area, final_state = vmap_in_chunks(one, genotypes.astype(jnp.float32), CHUNK)
-        extras = {"gt_descriptor": gt, "reward_area": area, "final_state": final_state}
-        return Evaluation(fitnesses=reward, descriptors=gt, extras=extras)
+        return vmap_in_chunks(one, genotypes, CHUNK)
 
     def render(self, final_state: Any) -> jax.Array:
         """64x64 RGB top-down images of final states: ``final_state`` (batched, from ``extras``) ->
