@@ -118,17 +118,54 @@ def plot_archive(archive, ax=None, **kwargs):
 
 
 DEFAULT_CURVES = ("qd_score", "coverage", "max_fitness", "mean_fitness")
+# Exploration runs (novelty search, random search on the sparse-reward tasks; columns of
+# :func:`qd.metrics.exploration_metrics`): ground-truth coverage, uniformity, reward areas found, and the best
+# reward of every area in one panel (a key ending in ``*`` is one panel with a curve per matching column).
+EXPLORATION_CURVES = ("gt_coverage", "uniformity", "reward_areas_found", "best_reward_area_*")
+_TITLES = {"gt_coverage": "ground-truth coverage", "best_reward_area_*": "best reward per area"}
 
 
-def plot_metrics(metrics: Dict[str, np.ndarray], keys: Sequence[str] = DEFAULT_CURVES, x: str = "num_evaluations"):
-    """One panel per metric against ``metrics[x]`` (default: number of evaluations). Returns the Figure."""
+def default_curves(metrics: Dict[str, np.ndarray]) -> Sequence[str]:
+    """The curves worth drawing for these metrics: :data:`EXPLORATION_CURVES` when the exploration columns
+    (``gt_coverage``) are present, otherwise :data:`DEFAULT_CURVES` (MAP-Elites and friends)."""
+    return EXPLORATION_CURVES if "gt_coverage" in metrics else DEFAULT_CURVES
+
+
+def _columns(metrics: Dict[str, np.ndarray], key: str):
+    """Columns of panel ``key``: itself, or for ``prefix*`` the matching columns in their numeric order."""
+    if not key.endswith("*"):
+        return [key] if key in metrics else []
+    prefix = key[:-1]
+    matches = [k for k in metrics if k.startswith(prefix)]
+    return sorted(matches, key=lambda k: (int(k[len(prefix):]) if k[len(prefix):].isdigit() else float("inf"), k))
+
+
+def plot_metrics(
+    metrics: Dict[str, np.ndarray], keys: Optional[Sequence[str]] = None, x: str = "num_evaluations"
+):
+    """One panel per metric against ``metrics[x]`` (default: number of evaluations). Returns the Figure.
+
+    Args:
+        metrics: ``{name: (T,) array}`` (e.g. :func:`qd.runner.read_metrics` of ``metrics.csv``).
+        keys: the panels; metrics absent from ``metrics`` are skipped. A key ending in ``*`` (e.g.
+            ``"best_reward_area_*"``) draws every matching column in one panel, with a legend. Default:
+            :func:`default_curves` (the exploration curves when ``gt_coverage`` is present, else the QD curves).
+        x: the column for the horizontal axis (row index if absent).
+    """
     plt = _pyplot()
-    keys = [k for k in keys if k in metrics]
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.2), squeeze=False)
+    keys = default_curves(metrics) if keys is None else keys
+    panels = [(k, _columns(metrics, k)) for k in keys]
+    panels = [(k, cols) for k, cols in panels if cols]
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
     xs = np.asarray(metrics[x]) if x in metrics else np.arange(len(next(iter(metrics.values()))))
-    for ax, k in zip(axes[0], keys):
-        ax.plot(xs, np.asarray(metrics[k]))
-        ax.set_title(k.replace("_", " "))
+    for ax, (k, cols) in zip(axes[0], panels):
+        for c in cols:
+            label = "area " + c[len(k) - 1:] if k.endswith("*") else None
+            ax.plot(xs, np.asarray(metrics[c]), label=label)
+        if k.endswith("*"):
+            ax.legend(fontsize="small")
+        ax.set_title(_TITLES.get(k, k.replace("_", " ")))
         ax.set_xlabel(x.replace("_", " "))
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -37,3 +37,25 @@ def test_cvt_heatmap_draws_one_bounded_polygon_per_cell():
 def test_metric_curves_one_panel_per_metric():
     fig = plot_metrics({"num_evaluations": np.arange(5), "qd_score": np.arange(5.0), "coverage": np.ones(5)})
     assert [ax.get_title() for ax in fig.axes] == ["qd score", "coverage"]
+
+
+def test_metric_curves_of_an_exploration_run_show_the_exploration_metrics():
+    # The columns a novelty-search / random-search run writes to metrics.csv (archive metrics included).
+    n = np.arange(6.0)
+    metrics = {"iteration": n, "num_evaluations": 200 * n, "qd_score": n, "coverage": n / 10, "max_fitness": n,
+               "mean_fitness": n, "num_elites": n, "gt_coverage": n / 20, "uniformity": 1 - n / 50,
+               "reward_areas_found": np.minimum(n, 3), "archive_size": 5 * n}
+    for i in (0, 1, 2, 10):  # numeric order, not text order
+        metrics[f"best_reward_area_{i}"] = n * (i + 1) / 100
+    fig = plot_metrics(metrics)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["ground-truth coverage", "uniformity", "reward areas found", "best reward per area"]
+    assert all(ax.get_xlabel() == "num evaluations" for ax in fig.axes)
+    per_area = fig.axes[3]
+    assert [line.get_label() for line in per_area.get_lines()] == ["area 0", "area 1", "area 2", "area 10"]
+    np.testing.assert_allclose(per_area.get_lines()[3].get_ydata(), metrics["best_reward_area_10"])
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), metrics["num_evaluations"])
+    # A MAP-Elites run keeps its QD curves; explicit keys still choose the panels.
+    qd_only = {k: metrics[k] for k in ("num_evaluations", "qd_score", "coverage", "max_fitness", "mean_fitness")}
+    assert [ax.get_title() for ax in plot_metrics(qd_only).axes] == ["qd score", "coverage", "max fitness", "mean fitness"]
+    assert [ax.get_title() for ax in plot_metrics(metrics, keys=("qd_score", "uniformity")).axes] == ["qd score", "uniformity"]
