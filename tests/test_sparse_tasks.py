@@ -53,6 +53,16 @@ def test_area_reward_formula():
     np.testing.assert_array_equal(np.asarray(a), [0, 0, -1, 1, -1])
 
 
+def test_redundant_arm_compacting_batch_matches_the_reference_episodes(evaluations):
+    task, g, ev = evaluations["redundant_arm"]  # 64 genomes: one batch, compacted every REFILL_EVERY steps
+    ref = jax.jit(lambda g: SparseTask.rollouts(task, g))(g)
+    state = ev.extras["final_state"]
+    np.testing.assert_array_equal(np.asarray(state["steps"]), np.asarray(ref[3]["steps"]))
+    np.testing.assert_array_equal(np.asarray(state["terminated"]), np.asarray(ref[3]["terminated"]))
+    np.testing.assert_allclose(np.asarray(ev.descriptors), np.asarray(ref[0]), atol=1e-5)
+    assert 0 < int(np.sum(np.asarray(state["terminated"]))) < 64  # ended and full episodes side by side
+
+
 @pytest.mark.parametrize("name", ["curling", "redundant_arm", "hard_maze"])
 def test_reward_is_zero_outside_and_documented_inside(evaluations, name):
     task, _, ev = evaluations[name]
@@ -229,8 +239,9 @@ def test_redundant_arm_sincos_and_batched_rollouts_match_the_reference_episode()
     sin, cos = jax.jit(arm_module._sincos)(jnp.asarray(a))
     assert np.abs(np.asarray(sin) - np.sin(a.astype(np.float64))).max() < 2e-7
     assert np.abs(np.asarray(cos) - np.cos(a.astype(np.float64))).max() < 2e-7
-    # evaluate (batched, workers taking new genomes beyond 256) == the reference: every genome's episode with
-    # the common SERENE controller, one by one (SparseTask.rollouts, vmapped).
+    # evaluate == the reference: every genome's episode with the common SERENE controller, one by one
+    # (SparseTask.rollouts, vmapped); here for 300 genomes (workers taking new genomes beyond 256); for 64 (one batch compacting its running
+    # episodes) in test_redundant_arm_compacting_batch_matches_the_reference_episodes.
     task = TASKS["redundant_arm"]
     g = task.initial_genotypes(jax.random.key(7), 300)
     fast = jax.jit(task.evaluate)(g, None)

@@ -32,8 +32,10 @@ against a NumPy brute-force reference). Adjacent links share a joint and are nev
 Implementation (CPU speed): the rollouts keep the batch on the last axis; cumulative sums are products with a
 constant lower-triangular matrix; ``sin``/``cos`` are a polynomial (:func:`_sincos`, within ``1e-7``); the
 self-collision test takes every orientation sign from one ``(20, 21)`` table of cross products per
-configuration; batches larger than ``CHUNK`` run on ``CHUNK`` workers that take the next genome when their
-episode ends, so the steps after an illegal move are not computed (:func:`_rollout_queue`). Results equal
+configuration. Random genomes mostly end early (median 38 of 100 steps), so the steps after an illegal move
+are mostly skipped: a batch of up to ``CHUNK`` moves its running episodes to the front every ``REFILL_EVERY``
+steps and steps only the smallest slice that holds them (:func:`_rollout_compacting`); larger batches run on
+``CHUNK`` workers that take the next genome when their episode ends (:func:`_rollout_queue`). Results equal
 those of :meth:`RedundantArm.episode` with the common controller (to float32 rounding).
 """
 
@@ -76,8 +78,9 @@ _GOALS = np.array([[0.25, 0.25], [0.85, 0.85], [0.25, 0.90]], np.float32)
 _RADII = np.full((3,), 0.05, np.float32)
 INITIAL_ANGLES = np.concatenate([[0.0], 0.2 + 0.03 * np.arange(1, NUM_JOINTS)]).astype(np.float32)
 
-# ``evaluate`` rolls out up to ``CHUNK`` episodes as one batch (batch on the last axis); larger batches go through
-# ``CHUNK`` workers that take a new genome every ``REFILL_EVERY`` steps when their episode has ended.
+# ``evaluate`` rolls out up to ``CHUNK`` episodes as one batch (batch on the last axis), compacting the running
+# ones every ``REFILL_EVERY`` steps; larger batches go through ``CHUNK`` workers that take a new genome every
+# ``REFILL_EVERY`` steps when their episode has ended.
 CHUNK = 256
 REFILL_EVERY = 10
 # ``_LOWER[i, j] = 1`` for ``j <= i``: ``_LOWER @ x`` is the cumulative sum over axis 0 of ``x (20, ...)``. A
@@ -262,6 +265,51 @@ def _apply_controller_batch(layers, obs: jax.Array) -> jax.Array:
     return x
 
 
+def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase: int):
+    """The episodes of :func:`_rollout` for the controllers of ``genotypes (B, D)`` (all in step), skipping
+    most of the work of ended episodes: every ``phase`` steps the running episodes are moved to the front of
+    the batch and the next ``phase`` steps are computed on the smallest of ``B, 128, 64, 32, 16`` slots that
+    holds them (a ``lax.switch``); ended episodes never change. Returns ``(q (B, 20), tip (B, 2), alive (B,),
+    steps (B,))``.
+    """
+    batch = genotypes.shape[0]
+    sizes = [batch] + [s for s in (128, 64, 32, 16) if s < batch]
+    q0 = jnp.broadcast_to(jnp.asarray(INITIAL_ANGLES)[:, None], (NUM_JOINTS, batch))
+    x0, y0 = _forward_kinematics(q0)
+    layers = _controller_params(genotypes, layer_sizes)
+    state = (layers, q0, x0[-1], y0[-1], jnp.ones((batch,), bool), jnp.zeros((batch,), jnp.int32))
+
+    def steps_on(size, state, t0):
+        head = jax.tree_util.tree_map(lambda a: a[..., :size], state)
+
+        def one_step(carry, t):
+            layers, q, tip_x, tip_y, alive, steps = carry
+            q_new = _step(q, _apply_controller_batch(layers, q / jnp.pi))
+            x, y = _forward_kinematics(q_new)
+            ok = alive & (t < num_steps) & _legal(x, y, tip_x, tip_y)
+            q = jnp.where(ok, q_new, q)
+            tip_x, tip_y = jnp.where(ok, x[-1], tip_x), jnp.where(ok, y[-1], tip_y)
+            return (layers, q, tip_x, tip_y, ok | (alive & (t >= num_steps)), steps + ok.astype(jnp.int32)), None
+
+        head, _ = jax.lax.scan(one_step, head, t0 + jnp.arange(phase))
+        return jax.tree_util.tree_map(lambda a, h: a.at[..., :size].set(h), state, head)
+
+    def one_phase(carry, t0):
+        state, index = carry
+        order = jnp.argsort(~state[4], stable=True)  # running episodes first
+        state = jax.tree_util.tree_map(lambda a: a[..., order], state)
+        running = jnp.sum(state[4], dtype=jnp.int32)
+        branch = jnp.sum(jnp.asarray(sizes[1:], jnp.int32) >= running, dtype=jnp.int32)  # smallest size that fits
+        branches = [functools.partial(steps_on, size) for size in sizes]
+        return (jax.lax.switch(branch, branches, state, t0), index[order]), None
+
+    phases = -(-num_steps // phase)
+    (state, index), _ = jax.lax.scan(one_phase, (state, jnp.arange(batch)), phase * jnp.arange(phases))
+    _, q, tip_x, tip_y, alive, steps = state
+    unsort = jnp.zeros((batch,), jnp.int32).at[index].set(jnp.arange(batch, dtype=jnp.int32))
+    return q.T[unsort], jnp.stack([tip_x, tip_y], axis=-1)[unsort], alive[unsort], steps[unsort]
+
+
 def _policy_of(layers, obs, t):
     return _apply_controller_batch(layers, obs)
 
@@ -380,14 +428,14 @@ class RedundantArm(SparseTask):
 
     def rollouts(self, genotypes):
         """Episodes of the SERENE controllers of ``genotypes (B, 228) float32``, batch on the last axis (the
-        layout XLA:CPU vectorises best): up to ``CHUNK`` genomes in one batch, more through ``CHUNK`` workers
-        that take the next genome when their episode ends (:func:`_rollout_queue`). Same episodes as
-        :meth:`episode`; returns batched ``(gt (B, 2), reward (B,), area (B,) int32, final_state)``."""
+        layout XLA:CPU vectorises best): up to ``CHUNK`` genomes in one batch that drops ended episodes as it
+        goes (:func:`_rollout_compacting`), more through ``CHUNK`` workers that take the next genome when
+        their episode ends (:func:`_rollout_queue`). Same episodes as :meth:`episode`; returns batched
+        ``(gt (B, 2), reward (B,), area (B,) int32, final_state)``."""
         batch = genotypes.shape[0]
         if batch <= CHUNK:
-            policy = functools.partial(_policy_of, _controller_params(genotypes, self.layer_sizes))
-            q, tip, alive, steps = _rollout(policy, batch, self.num_steps)
-            return self._finish(q.T, tip.T, alive, steps)
+            q, tip, alive, steps = _rollout_compacting(genotypes, self.layer_sizes, self.num_steps, REFILL_EVERY)
+            return self._finish(q, tip, alive, steps)
         q, tip, alive, steps = _rollout_queue(genotypes, self.layer_sizes, self.num_steps, CHUNK, REFILL_EVERY)
         return self._finish(q, tip, alive, steps)
 
