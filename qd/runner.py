@@ -51,7 +51,8 @@ class Job:
     Attributes:
         config: the resolved config.
         task: the task object.
-        init: ``key -> (state, metrics)``; the state is a pytree (checkpointed as such).
+        init: ``key -> (state, metrics)``; the state is a pytree (checkpointed as such). ``metrics["iteration"]``
+            is 0, or -1 when the initial batch is left for the first scanned iteration to evaluate.
         scan: ``(state, n) -> (state, metrics)``, ``n`` compiled iterations; metrics have shape ``(n,)``.
         archive_of: ``state -> Archive`` (the repertoire to save and plot).
     """
@@ -141,7 +142,10 @@ def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
         k_genotypes, k_algo = jax.random.split(key)
         return algo.init(archive, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
 
-    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
+    def scan(state, n):  # one compiled loop for every chunk, the last (shorter) one included
+        return algo.scan(state, n, length=config["chunk_size"])
+
+    return Job(config=config, task=task, init=init, scan=scan, archive_of=lambda s: s.archive)
 
 
 register_algorithm("map_elites", build_map_elites)
@@ -347,9 +351,10 @@ def run(
     Returns:
         ``(final_state, run_dir)``.
 
-    The chunk boundaries are multiples of ``chunk_size`` from iteration 0, and checkpoints are written only
-    on them, so a resumed run executes exactly the same compiled steps as an uninterrupted one and ends
-    with the same archive.
+    Chunks of ``chunk_size`` iterations follow iteration 0, the initial batch (evaluated by ``init`` or,
+    when ``init`` leaves it pending, by a first chunk of one iteration), so chunk boundaries are multiples
+    of ``chunk_size``; checkpoints are written only on them, so a resumed run executes exactly the same
+    compiled chunks as an uninterrupted one and ends with the same archive.
     """
     if config["compilation_cache"]:
         enable_compilation_cache()
@@ -366,16 +371,19 @@ def run(
         _write_config(run_dir, config)
         log = MetricsLog(os.path.join(run_dir, METRICS_FILE))
         state, metrics = job.init(jax.random.PRNGKey(config["seed"]))
-        log.append(jax.device_get(metrics))
-        done = 0
-        save_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), state, {"iteration": 0})
+        metrics = jax.device_get(metrics)
+        # Iteration -1: the initial batch is pending and the first chunk evaluates it as iteration 0.
+        done = int(metrics["iteration"])
+        if done == 0:
+            log.append(metrics)
+        save_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), state, {"iteration": done})
 
     total, chunk, every = config["iterations"], config["chunk_size"], config["checkpoint_every"]
-    bar = _Progress(total, done, progress)
+    bar = _Progress(total + 1, done + 1, progress)  # counts iteration 0 (the initial batch) too
     last_checkpoint = done
     try:
         while done < total:
-            n = min(chunk, total - done)
+            n = 1 if done < 0 else min(chunk, total - done)  # a pending initial batch is a chunk of its own
             state, metrics = job.scan(state, n)
             metrics = jax.device_get(metrics)
             done += n

@@ -69,23 +69,65 @@ def test_same_seed_same_archive_and_chunking_does_not_matter(arm_run):
     assert not np.array_equal(different.archive.filled, state.archive.filled)
 
 
-def test_ask_tell_path_equals_scan():
-    archive, algo = arm_setup(batch=64)
-    key = jax.random.key(3)
-    init = ARM.initial_genotypes(key, 64)
-    scanned, _ = algo.init(archive, init, key)
-    scanned, _ = algo.scan(scanned, 5)
-    state, _ = algo.init_with_evaluation(archive, init, ARM.evaluate(init), key)
-    for _ in range(5):
+def _ask_tell(algo, state, iterations):
+    for _ in range(iterations):
         genotypes, state = algo.ask(state)
         ev = ARM.evaluate(np.asarray(genotypes))  # scores computed "outside", as numpy
         state, metrics = algo.tell(state, genotypes, np.asarray(ev.fitnesses), np.asarray(ev.descriptors))
-    # Same genotypes proposed at every step; scores computed eagerly may differ from the fused scan's
-    # in the last float bits, hence the tolerance.
-    np.testing.assert_array_equal(state.archive.filled, scanned.archive.filled)
-    np.testing.assert_allclose(state.archive.fitnesses, scanned.archive.fitnesses, rtol=1e-5)
-    np.testing.assert_allclose(state.archive.genotypes, scanned.archive.genotypes, atol=1e-6)
+    return state, metrics
+
+
+def _assert_same_archive(a, b):
+    # Same genotypes proposed at every step; scores computed eagerly may differ from the fused loop's in
+    # the last float bits, hence the tolerance.
+    np.testing.assert_array_equal(a.filled, b.filled)
+    np.testing.assert_allclose(a.fitnesses, b.fitnesses, rtol=1e-5)
+    np.testing.assert_allclose(a.genotypes, b.genotypes, atol=1e-6)
+
+
+def test_ask_tell_path_equals_scan_lazy_and_eager():
+    archive, algo = arm_setup(batch=64)
+    key = jax.random.key(3)
+    init = ARM.initial_genotypes(key, 64)
+    # Lazy: the initial batch is iteration 0 of the loop, and the first batch ``ask`` proposes.
+    scanned, m = algo.scan(algo.init(archive, init, key)[0], 6)
+    assert list(m["iteration"]) == [0, 1, 2, 3, 4, 5]
+    lazy, _ = algo.init(archive, init, key)
+    first, _ = algo.ask(lazy)
+    np.testing.assert_array_equal(first, init)
+    state, metrics = _ask_tell(algo, lazy, 6)
+    _assert_same_archive(state.archive, scanned.archive)
     assert int(metrics["iteration"]) == 5 and int(metrics["num_evaluations"]) == 64 * 6
+    # Eager: init evaluates the batch itself; init_with_evaluation given the same scores is the same run.
+    scanned, _ = algo.scan(algo.init(archive, init, key, lazy=False)[0], 5)
+    state, _ = algo.init_with_evaluation(archive, init, ARM.evaluate(init), key)
+    state, metrics = _ask_tell(algo, state, 5)
+    _assert_same_archive(state.archive, scanned.archive)
+    assert int(metrics["iteration"]) == 5 and int(metrics["num_evaluations"]) == 64 * 6
+
+
+def test_lazy_init_needs_a_batch_shaped_like_the_proposals():
+    archive, algo = arm_setup(batch=64)
+    key = jax.random.key(0)
+    other_size = ARM.initial_genotypes(key, 32)
+    with pytest.raises(ValueError, match="lazy initialisation needs an initial batch"):
+        algo.init(archive, other_size, key, lazy=True)
+    state, metrics = algo.init(archive, other_size, key)  # auto: evaluated now
+    assert int(metrics["iteration"]) == 0 and int(metrics["num_evaluations"]) == 32
+    assert state.initial_genotypes is None and not state.pending
+    lazy, metrics = algo.init(archive, ARM.initial_genotypes(key, 64), key)
+    assert int(metrics["iteration"]) == -1 and int(lazy.archive.num_elites) == 0 and lazy.pending
+
+
+def test_one_loop_program_serves_every_chunk_length():
+    archive, algo = arm_setup(batch=64)
+    key = jax.random.key(0)
+    state, _ = algo.init(archive, ARM.initial_genotypes(key, 64), key)
+    state, metrics = algo.run(state, 9, chunk_size=4)  # iteration 0 alone, then chunks of 4, 4, 1
+    assert list(metrics["iteration"]) == list(range(10))
+    assert algo._loop._cache_size() == 1
+    with pytest.raises(ValueError, match="length"):
+        algo.scan(state, 5, length=4)
 
 
 def test_map_elites_on_sphere_finds_the_optimum():

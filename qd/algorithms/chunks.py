@@ -14,11 +14,14 @@ def run_in_chunks(
     num_iterations: int,
     chunk_size: int,
     callback: Optional[Callable[[Any, Dict[str, np.ndarray]], None]] = None,
+    first_chunk: Optional[int] = None,
 ) -> Tuple[Any, Dict[str, np.ndarray]]:
-    """Call ``scan(state, n)`` with ``n = chunk_size`` (the last chunk: the remainder) until
-    ``num_iterations`` iterations are done; ``callback(state, chunk_metrics)`` runs on the host after each.
+    """Call ``scan(state, n)`` with ``n = chunk_size`` (the first chunk: ``first_chunk`` if given; the last:
+    the remainder) until ``num_iterations`` iterations are done; ``callback(state, chunk_metrics)`` runs on
+    the host after each.
 
-    At most two programs are compiled (the full chunk and the remainder).
+    ``scan`` compiles one program per distinct ``n`` unless it takes care of that itself (as
+    ``MAPElites.scan(..., length=chunk_size)`` does).
 
     Returns:
         ``(state, metrics)``, every metric a numpy array of shape ``(num_iterations,)``.
@@ -30,7 +33,7 @@ def run_in_chunks(
         raise ValueError(f"chunk_size must be positive; got {chunk_size}")
     history, done = [], 0
     while done < num_iterations:
-        n = min(chunk_size, num_iterations - done)
+        n = min(chunk_size if done or first_chunk is None else first_chunk, num_iterations - done)
         state, metrics = scan(state, n)
         metrics = jax.device_get(metrics)
         history.append(metrics)

@@ -1,9 +1,16 @@
 """MAP-Elites (Mouret & Clune 2015) with any emitter, archive and scoring function.
 
 One iteration is ``ask -> evaluate -> add -> tell -> metrics``, all pure and jittable; :meth:`MAPElites.scan`
-runs many iterations inside one compiled ``lax.scan``, and :meth:`MAPElites.run` calls it in chunks so that a
-host loop can report progress between chunks. Users whose evaluation is not JAX use :meth:`MAPElites.ask`
-and :meth:`MAPElites.tell` instead (as pyribs' scheduler offers).
+runs many iterations inside one compiled loop, and :meth:`MAPElites.run` calls it in chunks so that a host
+loop can report progress between chunks. Users whose evaluation is not JAX use :meth:`MAPElites.ask` and
+:meth:`MAPElites.tell` instead (as pyribs' scheduler offers).
+
+Compiling once. The evaluation (a Brax rollout, say) is most of what there is to compile. When the initial
+batch has the emitter's batch size, :meth:`MAPElites.init` does not evaluate it: the batch waits in the
+state and the first iteration evaluates it in place of the emitter's proposal (it is iteration 0; the
+emitter is then initialised from the filled archive, as it would have been after an eager initialisation).
+So the evaluation exists in one compiled program only, the iteration loop, and :meth:`MAPElites.run` uses
+one loop program for every chunk (its trip count is a runtime value), remainders included.
 """
 
 from __future__ import annotations
@@ -31,8 +38,12 @@ class MAPElitesState:
         archive: the archive.
         emitter_state: the emitter's state pytree.
         key: PRNG key for the next iteration.
-        iteration: ``int32`` scalar, iterations done (the initial batch is iteration 0).
+        iteration: ``int32`` scalar, the last iteration done: ``0`` once the initial batch is in the archive,
+            ``-1`` while it is pending (lazy initialisation, see the module docstring).
         num_evaluations: ``int32`` scalar, candidates evaluated so far.
+        initial_genotypes: the initial batch (pytree, leading axis ``B``) of a lazy initialisation, which
+            iteration 0 evaluates; kept afterwards (unused) so that the state has one fixed structure.
+            None after an eager initialisation.
     """
 
     archive: Archive
@@ -40,6 +51,12 @@ class MAPElitesState:
     key: jax.Array
     iteration: jax.Array
     num_evaluations: jax.Array
+    initial_genotypes: Any = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the initial batch still waits to be evaluated (reads one scalar from the device)."""
+        return self.initial_genotypes is not None and int(self.iteration) < 0
 
 
 class MAPElites:
@@ -56,7 +73,7 @@ class MAPElites:
 
         algo = MAPElites(IsoLineEmitter(batch_size=1024), Arm(100).evaluate)
         state, _ = algo.init(archive, task.initial_genotypes(k1, 1024), k2)
-        state, metrics = algo.run(state, 200)
+        state, metrics = algo.run(state, 200)  # the initial batch, then 200 iterations
     """
 
     def __init__(
@@ -69,8 +86,9 @@ class MAPElites:
         self.evaluate = evaluate
         self.metrics_fn = metrics_fn
         self._init = jax.jit(self._init_impl)
+        self._init_lazy = jax.jit(self._init_lazy_impl)
         self._init_and_evaluate = jax.jit(self._init_and_evaluate_impl)
-        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0)
+        self._loop = jax.jit(self._loop_impl, static_argnums=1, donate_argnums=0)
         self._ask = jax.jit(self._ask_impl)
         self._tell = jax.jit(self._tell_impl, donate_argnums=0)
 
@@ -94,18 +112,60 @@ class MAPElites:
         )
         return state, self._metrics(state)
 
-    def init(self, archive: Archive, initial_genotypes: Any, key: jax.Array) -> Tuple[MAPElitesState, Dict]:
-        """Evaluate ``initial_genotypes`` (pytree, leading axis ``N``), add them, and start the emitter.
+    def _init_lazy_impl(self, archive, genotypes, key):
+        # The emitter state built on the empty archive only fixes the structure; iteration 0 replaces it.
+        state = MAPElitesState(
+            archive=archive,
+            emitter_state=self.emitter.init(key, archive),
+            key=key,
+            iteration=jnp.full((), -1, jnp.int32),
+            num_evaluations=jnp.zeros((), jnp.int32),
+            initial_genotypes=genotypes,
+        )
+        return state, self._metrics(state)
+
+    def init(
+        self, archive: Archive, initial_genotypes: Any, key: jax.Array, lazy: Optional[bool] = None
+    ) -> Tuple[MAPElitesState, Dict]:
+        """Start a run from ``initial_genotypes`` (pytree, leading axis ``N``).
+
+        Args:
+            archive: an empty (or pre-filled) archive.
+            initial_genotypes: the initial batch.
+            key: PRNG key of the run.
+            lazy: True: keep the batch in the state for iteration 0 to evaluate (the evaluation is then
+                compiled once, inside the iteration loop); False: evaluate and add it now, in a program of
+                its own. None (default): lazy when the batch has the shape of the emitter's proposals.
 
         Returns:
-            ``(state, metrics)``.
+            ``(state, metrics)``; after a lazy initialisation the metrics are those of the unchanged
+            archive with ``iteration == -1``, and the initial batch's metrics come with iteration 0.
 
         Raises:
-            ValueError: if no ``evaluate`` function was given, or the batch does not fit the archive.
+            ValueError: no ``evaluate`` function was given; ``lazy=True`` with a batch whose structure, shapes
+                or dtypes differ from the emitter's proposals; a batch that does not fit the archive.
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.init needs an evaluate function; use init_with_evaluation")
+        matches = self._matches_proposals(archive, initial_genotypes, key)
+        if lazy and not matches:
+            raise ValueError(
+                "lazy initialisation needs an initial batch shaped like the emitter's proposals "
+                f"(batch size {self.emitter.batch_size}, same pytree structure and dtypes)"
+            )
+        if matches if lazy is None else lazy:
+            return self._init_lazy(archive, initial_genotypes, key)
         return self._init_and_evaluate(archive, initial_genotypes, key)
+
+    def _matches_proposals(self, archive, genotypes, key) -> bool:
+        """Whether ``genotypes`` has the structure, shapes and dtypes of ``emitter.ask`` (nothing runs)."""
+        emitter_state = jax.eval_shape(self.emitter.init, key, archive)
+        proposal = jax.eval_shape(self.emitter.ask, emitter_state, archive, key)
+        given = jax.eval_shape(lambda g: g, genotypes)
+        same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype
+        return jax.tree_util.tree_structure(proposal) == jax.tree_util.tree_structure(given) and all(
+            jax.tree_util.tree_leaves(jax.tree_util.tree_map(same, proposal, given))
+        )
 
     def _init_and_evaluate_impl(self, archive, genotypes, key):
         k_eval, key = jax.random.split(key)
@@ -114,21 +174,34 @@ class MAPElites:
     def init_with_evaluation(
         self, archive: Archive, genotypes: Any, evaluation: Evaluation, key: jax.Array
     ) -> Tuple[MAPElitesState, Dict]:
-        """Like :meth:`init` with scores computed by the caller (for evaluations outside JAX).
+        """Like an eager :meth:`init` with scores computed by the caller (for evaluations outside JAX).
 
-        Uses the same key schedule as :meth:`init`, so both give the same run for the same scores.
+        Uses the same key schedule as ``init(..., lazy=False)``, so both give the same run for the same scores.
         """
         _, key = jax.random.split(key)
         return self._init(archive, genotypes, _as_evaluation(evaluation), key)
 
     # ---------------------------------------------------------------------------------------- #
-    def _apply(self, state, genotypes, evaluation, key):
+    def _propose(self, state: MAPElitesState, key: jax.Array) -> Any:
+        ask = lambda: self.emitter.ask(state.emitter_state, state.archive, key)
+        if state.initial_genotypes is None:
+            return ask()
+        return jax.lax.cond(state.iteration < 0, lambda: state.initial_genotypes, ask)
+
+    def _apply(self, state, genotypes, evaluation, key, k_emitter):
         archive, result = state.archive.add(
             genotypes, evaluation.descriptors, evaluation.fitnesses, evaluation.extras
         )
-        emitter_state = self.emitter.tell(
-            state.emitter_state, archive, genotypes, evaluation.fitnesses, evaluation.descriptors, result
-        )
+
+        def tell():
+            return self.emitter.tell(
+                state.emitter_state, archive, genotypes, evaluation.fitnesses, evaluation.descriptors, result
+            )
+
+        if state.initial_genotypes is None:
+            emitter_state = tell()
+        else:  # iteration 0 of a lazy initialisation starts the emitter on the filled archive
+            emitter_state = jax.lax.cond(state.iteration < 0, lambda: self.emitter.init(k_emitter, archive), tell)
         state = state.replace(
             archive=archive,
             emitter_state=emitter_state,
@@ -139,28 +212,57 @@ class MAPElites:
         return state, self._metrics(state)
 
     def step(self, state: MAPElitesState) -> Tuple[MAPElitesState, Dict]:
-        """One iteration (pure; jit it or use :meth:`scan`). Returns ``(state, metrics)``."""
+        """One iteration (pure; jit it or use :meth:`scan`). Returns ``(state, metrics)``.
+
+        On a state whose initial batch is pending, the iteration evaluates that batch (iteration 0).
+        """
         key, k_ask, k_eval = jax.random.split(state.key, 3)
-        genotypes = self.emitter.ask(state.emitter_state, state.archive, k_ask)
+        genotypes = self._propose(state, k_ask)
         evaluation = self.evaluate(genotypes, k_eval)
-        return self._apply(state, genotypes, evaluation, key)
+        return self._apply(state, genotypes, evaluation, key, k_ask)
 
-    def _scan_impl(self, state, num_iterations):
-        return jax.lax.scan(lambda s, _: self.step(s), state, None, length=num_iterations)
+    def _loop_impl(self, state, length, count):
+        # A loop with a runtime trip count, so every ``count <= length`` shares one program; the metrics of
+        # iteration ``i`` go to row ``i`` of fixed ``(length,)`` buffers.
+        shapes = jax.eval_shape(self._metrics, state)
+        history = jax.tree_util.tree_map(lambda s: jnp.zeros((length,) + s.shape, s.dtype), shapes)
 
-    def scan(self, state: MAPElitesState, num_iterations: int) -> Tuple[MAPElitesState, Dict]:
-        """Run ``num_iterations`` iterations in one compiled ``lax.scan``.
+        def body(i, carry):
+            state, history = carry
+            state, metrics = self.step(state)
+            return state, jax.tree_util.tree_map(lambda h, m: h.at[i].set(m), history, metrics)
 
-        The input ``state`` is donated (its buffers are reused): use only the returned state afterwards.
+        return jax.lax.fori_loop(0, count, body, (state, history))
+
+    def scan(
+        self, state: MAPElitesState, num_iterations: int, length: Optional[int] = None
+    ) -> Tuple[MAPElitesState, Dict]:
+        """Run ``num_iterations`` iterations in one compiled loop (the initial batch first if pending).
+
+        Args:
+            state: the state; it is donated (its buffers are reused): use only the returned state afterwards.
+            num_iterations: iterations to run, at least 1.
+            length: the loop program's static size, ``>= num_iterations`` (default: ``num_iterations``). Calls
+                with the same ``length`` share one compiled program whatever their ``num_iterations``.
 
         Returns:
             ``(state, metrics)`` where each metric has shape ``(num_iterations,)``.
+
+        Raises:
+            ValueError: no evaluate function, ``num_iterations < 1`` or ``length < num_iterations``.
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.scan needs an evaluate function")
-        if int(num_iterations) < 1:
+        n = int(num_iterations)
+        length = n if length is None else int(length)
+        if n < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
-        return self._scan(state, int(num_iterations))
+        if length < n:
+            raise ValueError(f"length ({length}) must be at least num_iterations ({n})")
+        state, history = self._loop(state, length, jnp.asarray(n, jnp.int32))
+        if n < length:
+            history = jax.tree_util.tree_map(lambda h: h[:n], history)
+        return state, history
 
     def run(
         self,
@@ -169,28 +271,38 @@ class MAPElites:
         chunk_size: int = 50,
         callback: Optional[Callable[[MAPElitesState, Dict[str, np.ndarray]], None]] = None,
     ) -> Tuple[MAPElitesState, Dict[str, np.ndarray]]:
-        """Run ``num_iterations`` iterations in compiled chunks of ``chunk_size``.
+        """Run ``num_iterations`` iterations in compiled chunks of at most ``chunk_size``.
 
-        After each chunk, ``callback(state, chunk_metrics)`` runs on the host (progress, checkpoints).
-        At most two programs are compiled: the full chunk and the final remainder.
+        A pending initial batch is evaluated first, as iteration 0 and a chunk of its own, in addition to the
+        ``num_iterations``. After each chunk, ``callback(state, chunk_metrics)`` runs on the host (progress,
+        checkpoints). One loop program is compiled for all chunks.
 
         Returns:
-            ``(state, metrics)`` with every metric a numpy array of shape ``(num_iterations,)``.
+            ``(state, metrics)`` with every metric a numpy array of shape ``(num_iterations,)``, or
+            ``(num_iterations + 1,)`` with iteration 0 first when the initial batch was pending.
         """
-        return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)
+        pending = state.pending
+        scan = lambda s, n: self.scan(s, n, length=chunk_size)
+        first = 1 if pending else None
+        return run_in_chunks(scan, state, int(num_iterations) + pending, chunk_size, callback, first)
 
     # ---------------------------------------------------------------------------------------- #
     def _ask_impl(self, state):
-        # Same key schedule as ``step``, so ask/tell with the same scores reproduces ``scan`` exactly.
-        key, k_ask, _ = jax.random.split(state.key, 3)
-        return self.emitter.ask(state.emitter_state, state.archive, k_ask), state.replace(key=key)
+        # Same key schedule as ``step``; ``tell`` splits the key again and advances it.
+        _, k_ask, _ = jax.random.split(state.key, 3)
+        return self._propose(state, k_ask)
 
     def ask(self, state: MAPElitesState) -> Tuple[Any, MAPElitesState]:
-        """Propose a batch for evaluation outside JAX: ``(genotypes, state)``; pass both to :meth:`tell`."""
-        return self._ask(state)
+        """Propose a batch for evaluation outside JAX: ``(genotypes, state)``; pass both to :meth:`tell`.
+
+        The state is returned unchanged (asking twice proposes the same batch); :meth:`tell` advances it.
+        A pending initial batch is proposed first.
+        """
+        return self._ask(state), state
 
     def _tell_impl(self, state, genotypes, evaluation):
-        return self._apply(state, genotypes, evaluation, state.key)
+        key, k_ask, _ = jax.random.split(state.key, 3)
+        return self._apply(state, genotypes, evaluation, key, k_ask)
 
     def tell(
         self,

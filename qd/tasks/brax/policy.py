@@ -7,6 +7,7 @@ use ``jax.flatten_util.ravel_pytree`` on one genotype (or ``jax.vmap`` of it).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence, Tuple
 
 import flax.linen as nn
@@ -60,8 +61,13 @@ def check_policy_config(hidden_sizes: Sequence[int], activation: str) -> Tuple[i
     return sizes
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def init_policies(policy: nn.Module, key: jax.Array, n: int, observation_size: int) -> Any:
-    """``n`` independent parameter pytrees (leading axis ``n`` on every leaf), initialised with ``vmap``."""
+    """``n`` independent parameter pytrees (leading axis ``n`` on every leaf), initialised with ``vmap``.
+
+    Jitted (``policy``, ``n`` and ``observation_size`` static): run eagerly, the vmapped initialisers
+    dispatch one small program per operation, which took 20 s for a (64, 64) MLP on a 2-core CPU.
+    """
     keys = jax.random.split(key, n)
     dummy = jnp.zeros((observation_size,), jnp.float32)
     return jax.vmap(lambda k: policy.init(k, dummy))(keys)
