@@ -121,9 +121,10 @@ def _cmd_replay(args) -> int:
     from qd import runner
 
     job, state, _ = runner.load_run(args.run_dir)
-    if not hasattr(job.task, "episode"):
+    from qd.tasks.brax import BraxTask, replay_html
+
+    if not isinstance(job.task, BraxTask):
         raise ConfigError(f"replay: task {job.config['task']!r} has no episode to render (Brax tasks only)")
-    from qd.tasks.brax import replay_html
 
     archive = job.archive_of(state)
     cell = runner.select_elite(archive, args.elite)
