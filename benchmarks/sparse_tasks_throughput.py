@@ -16,7 +16,8 @@ The last line printed is one JSON object: ``<task>_evals_per_s`` (population 409
 ``<task>_evals_per_s_200`` (population 200, median), the same with ``_best``, the speed-ups over the original
 (``<task>_speedup_vs_original`` and ``..._200``), the load averages, and the search results.
 
-    python benchmarks/sparse_tasks_throughput.py [--repeats 7] [--tasks redundant_arm curling] [--budget 100000] [--skip-search]
+    python benchmarks/sparse_tasks_throughput.py [--repeats 7] [--tasks redundant_arm curling ...]
+        [--budget 100000] [--skip-search]
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def main():
             suffix = "" if batch == 4096 else "_200"
             result[f"{name}_evals_per_s{suffix}"] = round(median, 1)
             result[f"{name}_evals_per_s{suffix}_best"] = round(best, 1)
-            print(f"{name:14s} population {batch:5d}: {median:10.1f} evaluations/s (median; best {best:.1f})", flush=True)
+            print(f"{name:14s} population {batch:5d}: {median:10.1f} evaluations/s (median; best {best:.1f})",
+                  flush=True)
             if name in ORIGINAL_MS:
                 speedup = median * ORIGINAL_MS[name] / 1000.0
                 result[f"{name}_speedup_vs_original{suffix}"] = round(speedup, 1)

@@ -57,5 +57,7 @@ def test_metric_curves_of_an_exploration_run_show_the_exploration_metrics():
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), metrics["num_evaluations"])
     # A MAP-Elites run keeps its QD curves; explicit keys still choose the panels.
     qd_only = {k: metrics[k] for k in ("num_evaluations", "qd_score", "coverage", "max_fitness", "mean_fitness")}
-    assert [ax.get_title() for ax in plot_metrics(qd_only).axes] == ["qd score", "coverage", "max fitness", "mean fitness"]
-    assert [ax.get_title() for ax in plot_metrics(metrics, keys=("qd_score", "uniformity")).axes] == ["qd score", "uniformity"]
+    titles = [ax.get_title() for ax in plot_metrics(qd_only).axes]
+    assert titles == ["qd score", "coverage", "max fitness", "mean fitness"]
+    titles = [ax.get_title() for ax in plot_metrics(metrics, keys=("qd_score", "uniformity")).axes]
+    assert titles == ["qd score", "uniformity"]

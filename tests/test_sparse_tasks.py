@@ -218,9 +218,12 @@ def test_redundant_arm_legality_matches_a_numpy_brute_force_reference():
 
     cases = {
         "proper X crossing": (arm((0.25, 0.25), (0.75, 0.75), (0.75, 0.375), (0.25, 0.625)), False),
-        "T-touch: a joint exactly on an earlier link": (arm((0.25, 0.25), (0.75, 0.25), (0.75, 0.5), (0.5, 0.5), (0.5, 0.25)), True),
-        "colinear overlap of links 0 and 2 (the arm folds back onto itself)": (arm((0.25, 0.75), (0.75, 0.75), (0.5, 0.75), (0.375, 0.75)), True),
-        "link 2 ending exactly on link 0, from below": (arm((0.25, 0.75), (0.75, 0.75), (0.625, 0.625), (0.375, 0.75)), True),
+        "T-touch: a joint exactly on an earlier link":
+            (arm((0.25, 0.25), (0.75, 0.25), (0.75, 0.5), (0.5, 0.5), (0.5, 0.25)), True),
+        "colinear overlap of links 0 and 2 (the arm folds back onto itself)":
+            (arm((0.25, 0.75), (0.75, 0.75), (0.5, 0.75), (0.375, 0.75)), True),
+        "link 2 ending exactly on link 0, from below":
+            (arm((0.25, 0.75), (0.75, 0.75), (0.625, 0.625), (0.375, 0.75)), True),
         "link 2 going through link 0": (arm((0.25, 0.75), (0.75, 0.75), (0.625, 0.625), (0.375, 0.875)), False),
         "joint exactly on a wall": (arm((0.5, 0.375), (0.125, 0.5), (0.125, 0.625)), True),
         "link crossing a wall": (arm((0.5, 0.375), (0.125, 0.375), (0.125, 0.625)), False),
@@ -240,20 +243,20 @@ def test_redundant_arm_sincos_and_batched_rollouts_match_the_reference_episode()
     assert np.abs(np.asarray(sin) - np.sin(a.astype(np.float64))).max() < 2e-7
     assert np.abs(np.asarray(cos) - np.cos(a.astype(np.float64))).max() < 2e-7
     # evaluate == the reference: every genome's episode with the common SERENE controller, one by one
-    # (SparseTask.rollouts, vmapped); here for 300 genomes (workers taking new genomes beyond 256); for 64 (one batch compacting its running
-    # episodes) in test_redundant_arm_compacting_batch_matches_the_reference_episodes.
+    # (SparseTask.rollouts, vmapped); here for 300 genomes (workers taking new genomes beyond 256); for 64
+    # (one batch compacting its running episodes) in test_redundant_arm_compacting_batch_matches_the_reference_episodes.
     task = TASKS["redundant_arm"]
     g = task.initial_genotypes(jax.random.key(7), 300)
     fast = jax.jit(task.evaluate)(g, None)
     ref = jax.jit(lambda g: SparseTask.rollouts(task, g))(g)
-    np.testing.assert_array_equal(np.asarray(fast.extras["final_state"]["steps"]), np.asarray(ref[3]["steps"]))
-    np.testing.assert_array_equal(np.asarray(fast.extras["final_state"]["terminated"]), np.asarray(ref[3]["terminated"]))
+    state, ref_state = fast.extras["final_state"], ref[3]
+    np.testing.assert_array_equal(np.asarray(state["steps"]), np.asarray(ref_state["steps"]))
+    np.testing.assert_array_equal(np.asarray(state["terminated"]), np.asarray(ref_state["terminated"]))
     np.testing.assert_allclose(np.asarray(fast.descriptors), np.asarray(ref[0]), atol=1e-5)
-    np.testing.assert_allclose(np.asarray(fast.extras["final_state"]["joints"]), np.asarray(ref[3]["joints"]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state["joints"]), np.asarray(ref_state["joints"]), atol=1e-5)
     np.testing.assert_array_equal(np.asarray(fast.extras["reward_area"]), np.asarray(ref[2]))
-    # Every episode is one NumPy would also play: the final configuration is legal, and an episode that ended
-    # early was stopped by an illegal move.
-    joints = np.asarray(fast.extras["final_state"]["joints"])
+    # Every final configuration is legal for NumPy too, and its tip is the ground truth.
+    joints = np.asarray(state["joints"])
     for i in range(0, 300, 10):
         pts = _numpy_joint_positions(joints[i])
         assert _numpy_is_legal(pts, pts[-1])
