@@ -50,3 +50,25 @@ def test_clipped_sum_descriptor_hand_computed():
 def test_wrong_genotype_shape_is_a_value_error():
     with pytest.raises(ValueError, match=r"Arm expects genotypes of shape \(batch, 5\)"):
         Arm(5).evaluate(jnp.zeros((3, 4)))
+
+
+def test_sincos_matches_float64_numpy_on_every_quadrant():
+    from qd.tasks.trig import sincos
+
+    # Every multiple of pi/4 (quadrant boundaries, where the reduction switches polynomials) and random
+    # angles up to the 100-joint arm's 100 pi.
+    boundaries = np.arange(-400, 401) * (np.pi / 4)
+    angles = np.concatenate([boundaries, np.random.default_rng(0).uniform(-100 * np.pi, 100 * np.pi, 20_000)])
+    x = angles.astype(np.float32)
+    sin, cos = sincos(jnp.asarray(x))
+    assert sin.dtype == jnp.float32 and sin.shape == x.shape
+    np.testing.assert_allclose(np.asarray(sin), np.sin(x.astype(np.float64)), rtol=0, atol=1.5e-7)
+    np.testing.assert_allclose(np.asarray(cos), np.cos(x.astype(np.float64)), rtol=0, atol=1.5e-7)
+
+
+def test_arm_descriptor_matches_float64_reference():
+    g = np.random.default_rng(1).uniform(0, 1, (256, 100))
+    angles = np.cumsum(2 * np.pi * g - np.pi, axis=1)
+    expected = np.stack([np.cos(angles).sum(1), np.sin(angles).sum(1)], 1) / 200 + 0.5
+    got = Arm(100).evaluate(jnp.asarray(g, jnp.float32)).descriptors
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=0, atol=2e-6)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from qd.tasks.base import Evaluation
+from qd.tasks.trig import MAX_ABS_ANGLE, sincos
 
 # Domain bound of the CMA-ME benchmark functions (Fontaine et al. 2020).
 _BOUND = 5.12
@@ -64,8 +65,12 @@ class Arm:
         g = jnp.clip(genotypes, 0.0, 1.0)
         angles = jnp.cumsum(2.0 * jnp.pi * g - jnp.pi, axis=1)
         scale = 1.0 / (2.0 * self.num_joints)
-        x = jnp.sum(jnp.cos(angles), axis=1) * scale + 0.5
-        y = jnp.sum(jnp.sin(angles), axis=1) * scale + 0.5
+        if math.pi * self.num_joints < MAX_ABS_ANGLE:  # |angles| <= pi D; qd.tasks.trig says why
+            sin, cos = sincos(angles)
+        else:
+            sin, cos = jnp.sin(angles), jnp.cos(angles)
+        x = jnp.sum(cos, axis=1) * scale + 0.5
+        y = jnp.sum(sin, axis=1) * scale + 0.5
         return Evaluation(fitnesses=-jnp.std(g, axis=1), descriptors=jnp.stack([x, y], axis=1))
 
 
