@@ -268,12 +268,13 @@ def _apply_controller_batch(layers, obs: jax.Array) -> jax.Array:
 def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase: int):
     """The episodes of :func:`_rollout` for the controllers of ``genotypes (B, D)`` (all in step), skipping
     most of the work of ended episodes: every ``phase`` steps the running episodes are moved to the front of
-    the batch and the next ``phase`` steps are computed on the smallest of ``B, 128, 64, 32, 16`` slots that
-    holds them (a ``lax.switch``); ended episodes never change. Returns ``(q (B, 20), tip (B, 2), alive (B,),
+    the batch and the next ``phase`` steps are computed on the smallest of ``B, B/2, B/4`` slots (rounded up)
+    that holds them (a ``lax.switch``); ended episodes never change. (More sizes save little and compile
+    longer.) Returns ``(q (B, 20), tip (B, 2), alive (B,),
     steps (B,))``.
     """
     batch = genotypes.shape[0]
-    sizes = [batch] + [s for s in (128, 64, 32, 16) if s < batch]
+    sizes = sorted({batch, -(-batch // 2), -(-batch // 4)}, reverse=True)  # one compiled branch each
     q0 = jnp.broadcast_to(jnp.asarray(INITIAL_ANGLES)[:, None], (NUM_JOINTS, batch))
     x0, y0 = _forward_kinematics(q0)
     layers = _controller_params(genotypes, layer_sizes)
