@@ -23,7 +23,7 @@ def measure(task_name: str, backend: str, batch: int, length: int, repeats: int)
     task = make_task(task_name, episode_length=length, backend=backend)
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     genotypes = task.initial_genotypes(k1, batch)
-    evaluate = jax.jit(task.evaluate)
+    evaluate = jax.jit(task.evaluate, compiler_options=task.compiler_options)
     t0 = time.perf_counter()
     jax.block_until_ready(evaluate(genotypes, k2))
     compile_s = time.perf_counter() - t0

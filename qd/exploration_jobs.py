@@ -62,6 +62,7 @@ def build_novelty_search(config: Dict[str, Any], task: Any) -> Job:
         offspring_per_parent=2,
         sigma=config["sigma"],
         genotype_bounds=None if clip is None else (float(clip[0]), float(clip[1])),
+        compiler_options=getattr(task, "compiler_options", None),
     )
     population = config["batch_size"] // 2
 
@@ -78,7 +79,8 @@ def build_random_search(config: Dict[str, Any], task: Any) -> Job:
 
     bounds, num_areas = _ground_truth_spec(task)
     archive = build_archive(config, task)
-    algo = RandomSearch(task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas)
+    algo = RandomSearch(task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
+                        compiler_options=getattr(task, "compiler_options", None))
     return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
 
 

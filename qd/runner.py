@@ -136,7 +136,8 @@ def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
     from qd.algorithms import MAPElites
 
     archive = build_archive(config, task)
-    algo = MAPElites(build_emitter(config, task), task.evaluate)
+    options = getattr(task, "compiler_options", None)
+    algo = MAPElites(build_emitter(config, task), task.evaluate, compiler_options=options)
 
     def init(key):
         k_genotypes, k_algo = jax.random.split(key)

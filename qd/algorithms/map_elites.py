@@ -68,6 +68,8 @@ class MAPElites:
         evaluate: ``evaluate(genotypes, key) -> Evaluation``, pure and jittable (a task's ``evaluate``);
             may be None when only :meth:`ask` / :meth:`tell` are used.
         metrics_fn: ``archive -> dict of scalars`` computed after each iteration.
+        compiler_options: XLA options for the programs that evaluate (``jax.jit(compiler_options=...)``), e.g.
+            a task's ``compiler_options`` (see :mod:`qd.xla_options`); None: XLA's defaults.
 
     Example::
 
@@ -81,14 +83,15 @@ class MAPElites:
         emitter: Any,
         evaluate: Optional[ScoringFn],
         metrics_fn: Callable[[Archive], Dict[str, jax.Array]] = archive_metrics,
+        compiler_options: Optional[Dict[str, Any]] = None,
     ):
         self.emitter = emitter
         self.evaluate = evaluate
         self.metrics_fn = metrics_fn
         self._init = jax.jit(self._init_impl)
         self._init_lazy = jax.jit(self._init_lazy_impl)
-        self._init_and_evaluate = jax.jit(self._init_and_evaluate_impl)
-        self._loop = jax.jit(self._loop_impl, static_argnums=1, donate_argnums=0)
+        self._init_and_evaluate = jax.jit(self._init_and_evaluate_impl, compiler_options=compiler_options)
+        self._loop = jax.jit(self._loop_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
         self._ask = jax.jit(self._ask_impl)
         self._tell = jax.jit(self._tell_impl, donate_argnums=0)
 

@@ -91,6 +91,8 @@ class NoveltySearch:
         genotype_bounds: ``(low, high)`` clip of every gene, or None (SERENE: ``(-5, 5)``).
         num_neighbors: ``k`` of the novelty (15).
         coverage_resolution: cells per side of the ground-truth grid (50).
+        compiler_options: XLA options for the programs that evaluate (e.g. a task's ``compiler_options``, see
+            :mod:`qd.xla_options`); None: XLA's defaults.
 
     Example::
 
@@ -111,6 +113,7 @@ class NoveltySearch:
         genotype_bounds: Optional[Tuple[float, float]] = (-5.0, 5.0),
         num_neighbors: int = DEFAULT_K,
         coverage_resolution: int = 50,
+        compiler_options: Optional[Dict[str, Any]] = None,
     ):
         if int(offspring_per_parent) < 1:
             raise ValueError(f"offspring_per_parent must be positive; got {offspring_per_parent}")
@@ -124,8 +127,8 @@ class NoveltySearch:
         self.genotype_bounds = genotype_bounds
         self.num_neighbors = int(num_neighbors)
         self.coverage_resolution = int(coverage_resolution)
-        self._init = jax.jit(self._init_impl)
-        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0)
+        self._init = jax.jit(self._init_impl, compiler_options=compiler_options)
+        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
 
     # ---------------------------------------------------------------------------------------- #
     def _metrics(self, state: NoveltySearchState) -> Dict[str, jax.Array]:
@@ -295,18 +298,22 @@ class RandomSearch:
         evaluate: the task's evaluation.
         sample: ``sample(key, n) -> genotypes``.
         batch_size: evaluations per generation.
-        ground_truth_bounds, num_reward_areas, coverage_resolution: as in :class:`NoveltySearch`.
+        ground_truth_bounds, num_reward_areas, coverage_resolution, compiler_options: as in
+            :class:`NoveltySearch`.
     """
 
-    def __init__(self, evaluate, sample, batch_size, ground_truth_bounds, num_reward_areas, coverage_resolution=50):
+    def __init__(
+        self, evaluate, sample, batch_size, ground_truth_bounds, num_reward_areas, coverage_resolution=50,
+        compiler_options=None,
+    ):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be positive; got {batch_size}")
         self.evaluate, self.sample, self.batch_size = evaluate, sample, int(batch_size)
         self.gt_lower, self.gt_upper = tuple(ground_truth_bounds[0]), tuple(ground_truth_bounds[1])
         self.num_reward_areas = int(num_reward_areas)
         self.coverage_resolution = int(coverage_resolution)
-        self._init = jax.jit(self._init_impl)
-        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0)
+        self._init = jax.jit(self._init_impl, compiler_options=compiler_options)
+        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
 
     def _metrics(self, state):
         metrics = dict(archive_metrics(state.archive))

@@ -43,6 +43,7 @@ from qd.tasks.base import Evaluation
 from qd.tasks.brax import env as env_lib
 from qd.tasks.brax.policy import MLPPolicy, check_policy_config, init_policies
 from qd.tasks.brax.rollout import RolloutStats, batched_rollout, trajectory
+from qd.xla_options import fast_compile_options
 
 # Default physics backend, measured with ``benchmarks/brax_backends.py`` (walker2d_uni, batch 128,
 # episode 100, MLP (64, 64), our rollout, 2-core CPU shared with other work, jax 0.10.2, brax 0.14.2):
@@ -139,6 +140,11 @@ class BraxTask:
     def qd_offset(self) -> float:
         """``-reward_offset * episode_length`` (see the module docstring)."""
         return -float(self.reward_offset) * self.episode_length
+
+    @property
+    def compiler_options(self):
+        """XLA options for programs that roll this task out (:func:`qd.xla_options.fast_compile_options`)."""
+        return fast_compile_options()
 
     @property
     def genotype_bounds(self) -> None:

@@ -82,6 +82,7 @@ from qd.tasks.sparse.common import (
     paint,
     pixel_centres,
 )
+from qd.xla_options import fast_compile_options
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 MODEL_FILE = os.path.join(DATA_DIR, "ant_maze.xml")
@@ -234,6 +235,11 @@ class AntMaze(SparseTask):
     def env(self) -> AntMazeEnv:
         """The environment (built once per backend)."""
         return _env(self.backend)
+
+    @property
+    def compiler_options(self):
+        """XLA options for programs that roll this task out (:func:`qd.xla_options.fast_compile_options`)."""
+        return fast_compile_options()
 
     @property
     def descriptor_bounds(self):
