@@ -10,6 +10,7 @@ import pytest
 from qd.tasks.sparse import Curling, HardMaze, Point2D, RedundantArm, SparseTask, area_reward, controller_num_params
 from qd.tasks.sparse.common import BLUE, apply_controller, unflatten_controller
 from qd.tasks.sparse import redundant_arm as arm_module
+from qd.tasks.trig import sincos
 
 TASKS = {
     "point2d": Point2D(),
@@ -238,8 +239,9 @@ def test_redundant_arm_legality_matches_a_numpy_brute_force_reference():
 
 
 def test_redundant_arm_sincos_and_batched_rollouts_match_the_reference_episode():
+    # sincos (qd.tasks.trig) over the arm's range of absolute link angles, densely
     a = np.linspace(-21 * np.pi, 21 * np.pi, 200_001).astype(np.float32)
-    sin, cos = jax.jit(arm_module._sincos)(jnp.asarray(a))
+    sin, cos = jax.jit(sincos)(jnp.asarray(a))
     assert np.abs(np.asarray(sin) - np.sin(a.astype(np.float64))).max() < 2e-7
     assert np.abs(np.asarray(cos) - np.cos(a.astype(np.float64))).max() < 2e-7
     # evaluate == the reference: every genome's episode with the common SERENE controller, one by one

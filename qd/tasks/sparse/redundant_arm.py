@@ -30,7 +30,7 @@ joints exactly on the arena's edge are legal (a measure-zero set for real motion
 against a NumPy brute-force reference). Adjacent links share a joint and are never tested against each other.
 
 Implementation (CPU speed): the rollouts keep the batch on the last axis; cumulative sums are products with a
-constant lower-triangular matrix; ``sin``/``cos`` are a polynomial (:func:`_sincos`, within ``1e-7``); the
+constant lower-triangular matrix; ``sin``/``cos`` are a polynomial (:func:`qd.tasks.trig.sincos`, within ``1e-7``); the
 self-collision test takes every orientation sign from one ``(20, 21)`` table of cross products per
 configuration. Random genomes mostly end early (median 38 of 100 steps), so the steps after an illegal move
 are mostly skipped: a batch of up to ``CHUNK`` moves its running episodes to the front every ``REFILL_EVERY``
@@ -62,6 +62,7 @@ from qd.tasks.sparse.common import (
     pixel_centres,
     segment_distance,
 )
+from qd.tasks.trig import sincos
 
 NUM_JOINTS = 20
 LINK = 1.0 / NUM_JOINTS
@@ -89,30 +90,6 @@ _LOWER = np.tril(np.ones((NUM_JOINTS, NUM_JOINTS), np.float32))
 # Link pairs ``(k, m)`` tested for self-collision: ``m >= k + 2`` (adjacent links share a joint).
 _NON_ADJACENT = np.triu(np.ones((NUM_JOINTS, NUM_JOINTS), bool), k=2)
 
-# Cody-Waite split of pi / 2 (the first part has 8 significant bits, so ``k * _PIO2_1`` is exact for |k| < 2^16)
-# and the minimax polynomials of Cephes' ``sinf`` / ``cosf`` on ``[-pi/4, pi/4]``.
-_PIO2_1, _PIO2_2, _PIO2_3 = 1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8
-
-
-def _sincos(a: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    """``(sin(a), cos(a))`` of float32 angles, elementwise, for ``|a| < 1e4`` rad.
-
-    Range reduction to ``[-pi/4, pi/4]`` by multiples of ``pi/2`` then Cephes' ``sinf`` / ``cosf`` polynomials:
-    absolute error below ``1e-7`` for ``|a| <= 70`` (``jnp.sin``: ``3e-8``), but about 10x faster on CPU, where
-    XLA calls the scalar libm per element (12 ns vs 1.5 ns per ``sin`` + ``cos`` pair). The arm's absolute
-    link angles lie in ``[-20 pi, 20 pi]``.
-    """
-    k = jnp.round(a * np.float32(2.0 / np.pi))
-    r = ((a - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
-    z = r * r
-    s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4))
-    c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5))
-    n = k.astype(jnp.int32)
-    odd = (n & 1) == 1
-    sin, cos = jnp.where(odd, c, s), jnp.where(odd, s, c)
-    return jnp.where((n & 2) == 2, -sin, sin), jnp.where(((n + 1) & 2) == 2, -cos, cos)
-
-
 def _forward_kinematics(q: jax.Array) -> Tuple[jax.Array, jax.Array]:
     """Joint positions of relative joint angles ``q (20, ...)`` (batch on the trailing axes; rad).
 
@@ -121,7 +98,7 @@ def _forward_kinematics(q: jax.Array) -> Tuple[jax.Array, jax.Array]:
     """
     q = jnp.asarray(q, jnp.float32)
     flat = q.reshape(NUM_JOINTS, -1)
-    sin, cos = _sincos(_LOWER @ flat)
+    sin, cos = sincos(_LOWER @ flat)
     ends = _LOWER @ (LINK * jnp.concatenate([cos, sin], axis=1))  # (20, 2 * batch)
     batch = flat.shape[1]
     root = jnp.broadcast_to(jnp.asarray(ROOT, jnp.float32)[:, None], (2, batch))
