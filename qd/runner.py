@@ -143,10 +143,7 @@ def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
         k_genotypes, k_algo = jax.random.split(key)
         return algo.init(archive, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
 
-    def scan(state, n):  # one compiled loop for every chunk, the last (shorter) one included
-        return algo.scan(state, n, length=config["chunk_size"])
-
-    return Job(config=config, task=task, init=init, scan=scan, archive_of=lambda s: s.archive)
+    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
 
 
 register_algorithm("map_elites", build_map_elites)

@@ -119,15 +119,15 @@ def test_lazy_init_needs_a_batch_shaped_like_the_proposals():
     assert int(metrics["iteration"]) == -1 and int(lazy.archive.num_elites) == 0 and lazy.pending
 
 
-def test_one_loop_program_serves_every_chunk_length():
+def test_lazy_run_in_chunks_of_one_compiles_one_program():
     archive, algo = arm_setup(batch=64)
     key = jax.random.key(0)
     state, _ = algo.init(archive, ARM.initial_genotypes(key, 64), key)
-    state, metrics = algo.run(state, 9, chunk_size=4)  # iteration 0 alone, then chunks of 4, 4, 1
-    assert list(metrics["iteration"]) == list(range(10))
-    assert algo._loop._cache_size() == 1
-    with pytest.raises(ValueError, match="length"):
-        algo.scan(state, 5, length=4)
+    state, metrics = algo.run(state, 3, chunk_size=1)  # the initial batch is iteration 0 of the same program
+    assert list(metrics["iteration"]) == [0, 1, 2, 3]
+    assert algo._scan._cache_size() == 1 and algo._init_and_evaluate._cache_size() == 0
+    state, metrics = algo.run(state, 9, chunk_size=4)  # chunks of 4, 4, 1
+    assert list(metrics["iteration"]) == list(range(4, 13))
 
 
 def test_map_elites_on_sphere_finds_the_optimum():

@@ -20,8 +20,8 @@ def run_in_chunks(
     the remainder) until ``num_iterations`` iterations are done; ``callback(state, chunk_metrics)`` runs on
     the host after each.
 
-    ``scan`` compiles one program per distinct ``n`` unless it takes care of that itself (as
-    ``MAPElites.scan(..., length=chunk_size)`` does).
+    ``scan`` compiles one program per distinct ``n``: at most three (the first chunk, the full chunk and the
+    remainder), one with ``chunk_size=1``.
 
     Returns:
         ``(state, metrics)``, every metric a numpy array of shape ``(num_iterations,)``.

@@ -1,16 +1,16 @@
 """MAP-Elites (Mouret & Clune 2015) with any emitter, archive and scoring function.
 
 One iteration is ``ask -> evaluate -> add -> tell -> metrics``, all pure and jittable; :meth:`MAPElites.scan`
-runs many iterations inside one compiled loop, and :meth:`MAPElites.run` calls it in chunks so that a host
-loop can report progress between chunks. Users whose evaluation is not JAX use :meth:`MAPElites.ask` and
+runs many iterations inside one compiled ``lax.scan``, and :meth:`MAPElites.run` calls it in chunks so that
+a host loop can report progress between chunks. Users whose evaluation is not JAX use :meth:`MAPElites.ask` and
 :meth:`MAPElites.tell` instead (as pyribs' scheduler offers).
 
 Compiling once. The evaluation (a Brax rollout, say) is most of what there is to compile. When the initial
 batch has the emitter's batch size, :meth:`MAPElites.init` does not evaluate it: the batch waits in the
 state and the first iteration evaluates it in place of the emitter's proposal (it is iteration 0; the
 emitter is then initialised from the filled archive, as it would have been after an eager initialisation).
-So the evaluation exists in one compiled program only, the iteration loop, and :meth:`MAPElites.run` uses
-one loop program for every chunk (its trip count is a runtime value), remainders included.
+So the evaluation exists only in the iteration programs, and with chunks of one iteration (the runner's
+choice for Brax tasks) in exactly one program.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class MAPElites:
         self._init = jax.jit(self._init_impl)
         self._init_lazy = jax.jit(self._init_lazy_impl)
         self._init_and_evaluate = jax.jit(self._init_and_evaluate_impl, compiler_options=compiler_options)
-        self._loop = jax.jit(self._loop_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
+        self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
         self._ask = jax.jit(self._ask_impl)
         self._tell = jax.jit(self._tell_impl, donate_argnums=0)
 
@@ -224,48 +224,26 @@ class MAPElites:
         evaluation = self.evaluate(genotypes, k_eval)
         return self._apply(state, genotypes, evaluation, key, k_ask)
 
-    def _loop_impl(self, state, length, count):
-        # A loop with a runtime trip count, so every ``count <= length`` shares one program; the metrics of
-        # iteration ``i`` go to row ``i`` of fixed ``(length,)`` buffers.
-        shapes = jax.eval_shape(self._metrics, state)
-        history = jax.tree_util.tree_map(lambda s: jnp.zeros((length,) + s.shape, s.dtype), shapes)
+    def _scan_impl(self, state, num_iterations):
+        return jax.lax.scan(lambda s, _: self.step(s), state, None, length=num_iterations)
 
-        def body(i, carry):
-            state, history = carry
-            state, metrics = self.step(state)
-            return state, jax.tree_util.tree_map(lambda h, m: h.at[i].set(m), history, metrics)
+    def scan(self, state: MAPElitesState, num_iterations: int) -> Tuple[MAPElitesState, Dict]:
+        """Run ``num_iterations`` iterations in one compiled ``lax.scan`` (the initial batch first if pending).
 
-        return jax.lax.fori_loop(0, count, body, (state, history))
-
-    def scan(
-        self, state: MAPElitesState, num_iterations: int, length: Optional[int] = None
-    ) -> Tuple[MAPElitesState, Dict]:
-        """Run ``num_iterations`` iterations in one compiled loop (the initial batch first if pending).
-
-        Args:
-            state: the state; it is donated (its buffers are reused): use only the returned state afterwards.
-            num_iterations: iterations to run, at least 1.
-            length: the loop program's static size, ``>= num_iterations`` (default: ``num_iterations``). Calls
-                with the same ``length`` share one compiled program whatever their ``num_iterations``.
+        One program is compiled per distinct ``num_iterations``. The input ``state`` is donated (its buffers
+        are reused): use only the returned state afterwards.
 
         Returns:
             ``(state, metrics)`` where each metric has shape ``(num_iterations,)``.
 
         Raises:
-            ValueError: no evaluate function, ``num_iterations < 1`` or ``length < num_iterations``.
+            ValueError: no evaluate function, or ``num_iterations < 1``.
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.scan needs an evaluate function")
-        n = int(num_iterations)
-        length = n if length is None else int(length)
-        if n < 1:
+        if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
-        if length < n:
-            raise ValueError(f"length ({length}) must be at least num_iterations ({n})")
-        state, history = self._loop(state, length, jnp.asarray(n, jnp.int32))
-        if n < length:
-            history = jax.tree_util.tree_map(lambda h: h[:n], history)
-        return state, history
+        return self._scan(state, int(num_iterations))
 
     def run(
         self,
@@ -278,16 +256,17 @@ class MAPElites:
 
         A pending initial batch is evaluated first, as iteration 0 and a chunk of its own, in addition to the
         ``num_iterations``. After each chunk, ``callback(state, chunk_metrics)`` runs on the host (progress,
-        checkpoints). One loop program is compiled for all chunks.
+        checkpoints). One program is compiled per distinct chunk length: with ``chunk_size=1`` (the choice
+        for expensive evaluations such as Brax rollouts, where a host call per iteration costs nothing) a
+        single program runs every iteration, the initial batch included.
 
         Returns:
             ``(state, metrics)`` with every metric a numpy array of shape ``(num_iterations,)``, or
             ``(num_iterations + 1,)`` with iteration 0 first when the initial batch was pending.
         """
         pending = state.pending
-        scan = lambda s, n: self.scan(s, n, length=chunk_size)
         first = 1 if pending else None
-        return run_in_chunks(scan, state, int(num_iterations) + pending, chunk_size, callback, first)
+        return run_in_chunks(self.scan, state, int(num_iterations) + pending, chunk_size, callback, first)
 
     # ---------------------------------------------------------------------------------------- #
     def _ask_impl(self, state):
