@@ -250,7 +250,8 @@ def main() -> None:
 
     out = {"task": TASK, "backend": BACKEND, "episode_length": EPISODE_LENGTH, "batch_size": args.batch_size,
            "iterations": args.iterations, "num_cells": NUM_CELLS, "hidden_sizes": list(HIDDEN),
-           "device": jax.devices()[0].platform, "cpu_count": os.cpu_count(), "compilation_cache": "disabled (warm: a filled temporary one)"}
+           "device": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
+           "compilation_cache": "disabled (warm: a filled temporary one)"}
     for lib in ("qd", "qdax"):
         r = results.get(lib)
         out[f"{lib}_env_steps_per_s"] = round(r["env_steps_per_s"], 1) if r else None
