@@ -13,7 +13,7 @@ nothing in :mod:`qd.tasks.brax.rollout` depends on Brax.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Dict, Optional, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -117,3 +117,35 @@ def reward_fn(minus_metric: str = None) -> StateFn:
         return state.reward - state.metrics[minus_metric]
 
     return fn
+
+
+def load_mjcf_system(path: str, backend: str, replacements: Optional[Dict[str, Any]] = None):
+    """A Brax ``System`` from an MJCF file (``brax.io.mjcf.load``), for custom environments.
+
+    Args:
+        path: the MJCF (MuJoCo XML) file.
+        backend: one of :data:`BACKENDS` (checked here, before anything is loaded).
+        replacements: ``System.tree_replace`` updates, e.g. ``{"opt.timestep": 0.005}``.
+
+    Raises:
+        ValueError: unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    from brax.io import mjcf
+
+    system = mjcf.load(path)
+    return system.tree_replace(replacements) if replacements else system
+
+
+def pipeline_module(backend: str):
+    """Brax's physics pipeline of ``backend`` (a module with ``init(sys, q, qd)`` and ``step(sys, state, act)``).
+
+    Raises:
+        ValueError: unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    import importlib
+
+    return importlib.import_module(f"brax.{backend}.pipeline")

@@ -55,7 +55,8 @@ Where this departs from the original (MuJoCo through mujoco-py, RK4 integrator):
 
 Throughput (spring, population 200, jitted ``evaluate``, a 2-core CPU shared with other work, load about 5):
 33 evaluations/s with 250-step episodes, 2.1 with SERENE's 3000 (6-8k control steps/s); first compilation
-about 35 s. Brax is imported only when the system is built (:func:`load_system`, at task construction).
+about 35 s. Brax is reached only through :mod:`qd.tasks.brax.env` (``load_mjcf_system``, ``pipeline_module``),
+when the system is built (:func:`load_system`, at task construction).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from qd.tasks.brax.env import load_mjcf_system, pipeline_module
 from qd.tasks.brax.rollout import rollout
 from qd.tasks.brax.tasks import DEFAULT_BACKEND
 from qd.tasks.sparse.common import (
@@ -125,18 +127,11 @@ def load_system(backend: str = DEFAULT_BACKEND):
     Raises:
         ValueError: unknown backend.
     """
-    from brax.io import mjcf
-
-    from qd.tasks.brax.env import BACKENDS
-
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
-    sys = mjcf.load(MODEL_FILE)
-    sys = sys.tree_replace({"opt.timestep": TIMESTEP})
+    replacements = {"opt.timestep": TIMESTEP}
     if backend == "mjx":
         import mujoco
 
-        sys = sys.tree_replace(
+        replacements.update(
             {
                 "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
                 "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
@@ -144,13 +139,7 @@ def load_system(backend: str = DEFAULT_BACKEND):
                 "opt.ls_iterations": 4,
             }
         )
-    return sys
-
-
-def _pipeline(backend: str):
-    import importlib
-
-    return importlib.import_module(f"brax.{backend}.pipeline")
+    return load_mjcf_system(MODEL_FILE, backend, replacements)
 
 
 @struct.dataclass
@@ -183,7 +172,7 @@ class AntMazeEnv:
     def __init__(self, backend: str = DEFAULT_BACKEND):
         self.backend = backend
         self.sys = load_system(backend)
-        self.pipeline = _pipeline(backend)
+        self.pipeline = pipeline_module(backend)
 
     @staticmethod
     def observation(pipeline_state) -> jax.Array:
