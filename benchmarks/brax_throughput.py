@@ -62,7 +62,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
 
 
-def _no_cache(jax) -> None:
+def _configure_cache(jax) -> None:
     """Disable JAX's persistent compilation cache, unless ``QD_BENCH_CACHE_DIR`` names one (warm runs)."""
     if os.environ.get("QD_BENCH_CACHE_DIR"):
         from qd.cache import enable_compilation_cache
@@ -88,13 +88,13 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
 def bench_qd(iterations: int, batch: int, seed: int) -> dict:
     import jax
 
-    _no_cache(jax)
+    _configure_cache(jax)
     from emitters import IsoLineEmitter
     from qd import CVTArchive, MAPElites
     from qd.tasks.brax import make_task
 
     task = make_task(TASK, episode_length=EPISODE_LENGTH, hidden_sizes=HIDDEN, backend=BACKEND)
-    _no_cache(jax)
+    _configure_cache(jax)
     k_init, k_run, k_eval = jax.random.split(jax.random.key(seed), 3)
     genotypes = task.initial_genotypes(k_init, batch)
     lower, upper = task.descriptor_bounds
@@ -141,7 +141,7 @@ def bench_qdax(iterations: int, batch: int, seed: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    _no_cache(jax)
+    _configure_cache(jax)
     import qdax.tasks.brax.v2 as environments
     from qdax.core.containers.mapelites_repertoire import compute_cvt_centroids
     from qdax.core.emitters.mutation_operators import isoline_variation
@@ -151,7 +151,7 @@ def bench_qdax(iterations: int, batch: int, seed: int) -> dict:
     from qdax.tasks.brax.v2.env_creators import create_brax_scoring_fn
     from qdax.utils.metrics import default_qd_metrics
 
-    _no_cache(jax)
+    _configure_cache(jax)
     key = jax.random.key(seed)
     k_init, k_cvt, k_score, k_run, k_eval = jax.random.split(key, 5)
     # As QDax's Brax MAP-Elites example builds it (auto-reset on, deterministic initial state).

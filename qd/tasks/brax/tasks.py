@@ -33,6 +33,7 @@ below the offset.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import jax
@@ -151,10 +152,11 @@ class BraxTask:
         """Policy parameters are unbounded (emitters do not clip)."""
         return None
 
-    @property
+    @functools.cached_property
     def observation_size(self) -> int:
-        # Shapes only: Brax's own ``observation_size`` runs ``reset`` eagerly, op by op (about 15 s and
-        # 0.5 GB of compiled snippets for walker2d on a 2-core CPU).
+        """``O``, the observation length. Read from shapes, once per task (tracing ``reset`` takes 0.5-1 s):
+        Brax's own ``observation_size`` runs ``reset`` eagerly, op by op (about 15 s and 0.5 GB of compiled
+        snippets for walker2d on a 2-core CPU)."""
         return int(jax.eval_shape(self.env.reset, jax.random.PRNGKey(0)).obs.shape[-1])
 
     @property
