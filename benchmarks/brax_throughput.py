@@ -85,9 +85,13 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def bench_qd(iterations: int, batch: int, seed: int) -> dict:
+def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     import jax
 
+    from qd.parallel import shard_evaluation, use_cpu_cores
+
+    if devices == "all":
+        use_cpu_cores()  # one JAX CPU device per core, before JAX computes anything
     _configure_cache(jax)
     from emitters import IsoLineEmitter
     from qd import CVTArchive, MAPElites
@@ -103,7 +107,8 @@ def bench_qd(iterations: int, batch: int, seed: int) -> dict:
         qd_offset=task.qd_offset, num_samples=CVT_SAMPLES,
     )
     emitter = IsoLineEmitter(batch_size=batch, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)
-    algo = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options)
+    evaluate = shard_evaluation(task.evaluate, devices if devices == "all" else int(devices))
+    algo = MAPElites(emitter, evaluate, compiler_options=task.compiler_options)
     state, _ = algo.init(archive, genotypes, k_run)
 
     stamps = []
@@ -118,10 +123,11 @@ def bench_qd(iterations: int, batch: int, seed: int) -> dict:
     state, metrics = algo.run(state, iterations, chunk_size=1, callback=callback)
     rss = _peak_rss_mb()
     t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
-    evaluate = jax.jit(task.evaluate, compiler_options=task.compiler_options)
-    t_eval = _timed_evaluations(evaluate, genotypes, k_eval, repeats=10)
+    t_eval = _timed_evaluations(jax.jit(evaluate, compiler_options=task.compiler_options), genotypes, k_eval,
+                                repeats=10)
     return {
         "library": "qd",
+        "devices": len(jax.devices()) if devices == "all" else int(devices),
         "env_steps_per_s": batch * EPISODE_LENGTH / t_iter,
         "first_iteration_s": first["s"],
         "peak_rss_mb": rss,
@@ -201,7 +207,7 @@ def run_child(library: str, args, cache_dir: str = "") -> dict:
 
     ``cache_dir``: a persistent compilation cache folder for the child (qd only); none by default."""
     cmd = [sys.executable, os.path.abspath(__file__), "--library", library, "--json",
-           "--iterations", str(args.iterations), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+           "--iterations", str(args.iterations), "--qd-devices", args.qd_devices, "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
     env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="true" if cache_dir else "false",
                QD_BENCH_CACHE_DIR=cache_dir)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -219,6 +225,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm-cache", action="store_true",
                         help="also time qd's first iteration with a filled persistent compilation cache")
+    parser.add_argument("--qd-devices", default="all",
+                        help="'all' (one JAX CPU device per core, the population split over them: what `qd run` "
+                             "does on Brax tasks) or 1 (one device)")
     parser.add_argument("--library", choices=("qd", "qdax"), help="run one library in this process")
     parser.add_argument("--json", action="store_true", help="with --library: print only the JSON result")
     args = parser.parse_args()
@@ -226,8 +235,11 @@ def main() -> None:
         parser.error("--iterations must be at least 2 (the steady state excludes the first)")
 
     if args.library:
-        bench = bench_qd if args.library == "qd" else bench_qdax
-        print(json.dumps(bench(args.iterations, args.batch_size, args.seed)))
+        if args.library == "qd":
+            result = bench_qd(args.iterations, args.batch_size, args.seed, args.qd_devices)
+        else:
+            result = bench_qdax(args.iterations, args.batch_size, args.seed)
+        print(json.dumps(result))
         return
 
     libraries = ["qd", "qdax"] if args.compare else ["qd"]

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from emitters.base import Emitter, check_positive
 
 
 def _normal_like(key, tree):
+    """Standard normal noise shaped like ``tree`` (every leaf), drawn as one flat vector and cut into leaves.
+
+    One draw, not one per leaf: each ``jax.random.normal`` call is its own threefry kernel, and for a
+    policy's six leaves (batch 128) those took 3.6 s to compile on a 2-core CPU against 0.2 s for one.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
+    dtype = jnp.result_type(*leaves)
+    flat = jax.random.normal(key, (sum(x.size for x in leaves),), dtype)
+    offsets = np.cumsum([0] + [x.size for x in leaves])
+    noise = [flat[lo:hi].reshape(x.shape).astype(x.dtype) for lo, hi, x in zip(offsets[:-1], offsets[1:], leaves)]
     return jax.tree_util.tree_unflatten(treedef, noise)
 
 

@@ -25,6 +25,7 @@ from flax import struct
 from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import archive_metrics
+from qd.parallel import PopulationSharding
 from qd.tasks.base import Evaluation
 
 ScoringFn = Callable[[Any, jax.Array], Evaluation]
@@ -70,6 +71,12 @@ class MAPElites:
         metrics_fn: ``archive -> dict of scalars`` computed after each iteration.
         compiler_options: XLA options for the programs that evaluate (``jax.jit(compiler_options=...)``), e.g.
             a task's ``compiler_options`` (see :mod:`qd.xla_options`); None: XLA's defaults.
+        devices: split each batch's evaluation over these devices (``"all"``, a count, or a list of
+            ``jax.Device``; see :mod:`qd.parallel`); the rest of the state is replicated on them. None
+            (default): one device.
+
+    Raises:
+        ValueError: ``devices`` names more devices than there are.
 
     Example::
 
@@ -84,9 +91,11 @@ class MAPElites:
         evaluate: Optional[ScoringFn],
         metrics_fn: Callable[[Archive], Dict[str, jax.Array]] = archive_metrics,
         compiler_options: Optional[Dict[str, Any]] = None,
+        devices: Any = None,
     ):
         self.emitter = emitter
-        self.evaluate = evaluate
+        self.population = PopulationSharding(devices)
+        self.evaluate = None if evaluate is None else self.population.shard(evaluate)
         self.metrics_fn = metrics_fn
         self._init = jax.jit(self._init_impl)
         self._init_lazy = jax.jit(self._init_lazy_impl)
@@ -157,8 +166,10 @@ class MAPElites:
                 f"(batch size {self.emitter.batch_size}, same pytree structure and dtypes)"
             )
         if matches if lazy is None else lazy:
-            return self._init_lazy(archive, initial_genotypes, key)
-        return self._init_and_evaluate(archive, initial_genotypes, key)
+            state, metrics = self._init_lazy(archive, initial_genotypes, key)
+        else:
+            state, metrics = self._init_and_evaluate(archive, initial_genotypes, key)
+        return self.population.place(state), metrics
 
     def _matches_proposals(self, archive, genotypes, key) -> bool:
         """Whether ``genotypes`` has the structure, shapes and dtypes of ``emitter.ask`` (nothing runs)."""
@@ -182,7 +193,8 @@ class MAPElites:
         Uses the same key schedule as ``init(..., lazy=False)``, so both give the same run for the same scores.
         """
         _, key = jax.random.split(key)
-        return self._init(archive, genotypes, _as_evaluation(evaluation), key)
+        state, metrics = self._init(archive, genotypes, _as_evaluation(evaluation), key)
+        return self.population.place(state), metrics
 
     # ---------------------------------------------------------------------------------------- #
     def _propose(self, state: MAPElitesState, key: jax.Array) -> Any:
@@ -231,7 +243,9 @@ class MAPElites:
         """Run ``num_iterations`` iterations in one compiled ``lax.scan`` (the initial batch first if pending).
 
         One program is compiled per distinct ``num_iterations``. The input ``state`` is donated (its buffers
-        are reused): use only the returned state afterwards.
+        are reused): use only the returned state afterwards. With several ``devices`` the state is first
+        placed on them (a no-op when it already is; a state loaded from a checkpoint is not), so that every
+        call sees the same placement and nothing recompiles.
 
         Returns:
             ``(state, metrics)`` where each metric has shape ``(num_iterations,)``.
@@ -243,7 +257,7 @@ class MAPElites:
             raise ValueError("MAPElites.scan needs an evaluate function")
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
-        return self._scan(state, int(num_iterations))
+        return self._scan(self.population.place(state), int(num_iterations))
 
     def run(
         self,

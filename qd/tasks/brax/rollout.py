@@ -38,6 +38,27 @@ class RolloutStats:
     steps: jax.Array
 
 
+def _advance(carry, signal, reward, done, reduction):
+    """One step of the running statistics; every array has the same leading axes (none, or ``(B,)``)."""
+    alive, fitness, desc, steps = carry
+    fitness = fitness + jnp.where(alive, reward, 0.0)
+    keep = alive[..., None]
+    desc = desc + jnp.where(keep, signal, 0.0) if reduction == "mean" else jnp.where(keep, signal, desc)
+    steps = steps + alive.astype(jnp.int32)
+    return alive & (done < 0.5), fitness, desc, steps
+
+
+def _finish(fitness, desc, steps, reduction) -> RolloutStats:
+    if reduction == "mean":
+        desc = desc / jnp.maximum(steps, 1).astype(jnp.float32)[..., None]
+    return RolloutStats(fitness=fitness, descriptor=desc, steps=steps)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; accepted: {', '.join(REDUCTIONS)}")
+
+
 def rollout(
     env: Environment,
     policy_apply: Callable[[Any, jax.Array], jax.Array],
@@ -61,29 +82,25 @@ def rollout(
     These are QDax 0.5's conventions (``scoring_function_brax_envs`` with its ``get_feet_contact_proportion``
     and ``get_final_xy_position``), so results compare.
 
-    Deterministic: no randomness is drawn (stochastic starts come from ``init_state``).
+    Deterministic: no randomness is drawn (stochastic starts come from ``init_state``). To roll out a
+    population, use :func:`batched_rollout` rather than ``vmap`` of this function: it traces the
+    environment's step once instead of three times.
+
+    Raises:
+        ValueError: unknown ``reduction``.
     """
+    _check_reduction(reduction)
     zero_desc = jnp.zeros_like(state_descriptor(init_state), dtype=jnp.float32)
 
     def body(carry, _):
-        state, alive, fitness, desc, steps = carry
+        state, stats = carry
         signal = state_descriptor(state).astype(jnp.float32)
-        action = policy_apply(params, state.obs)
-        nxt = env.step(state, action)
-        fitness = fitness + jnp.where(alive, step_reward(nxt), 0.0)
-        if reduction == "mean":
-            desc = desc + jnp.where(alive, signal, 0.0)
-        else:
-            desc = jnp.where(alive, signal, desc)
-        steps = steps + alive.astype(jnp.int32)
-        alive = alive & (nxt.done < 0.5)
-        return (nxt, alive, fitness, desc, steps), None
+        nxt = env.step(state, policy_apply(params, state.obs))
+        return (nxt, _advance(stats, signal, step_reward(nxt), nxt.done, reduction)), None
 
-    carry0 = (init_state, jnp.asarray(True), jnp.zeros((), jnp.float32), zero_desc, jnp.zeros((), jnp.int32))
-    (_, _, fitness, desc, steps), _ = jax.lax.scan(body, carry0, None, length=episode_length)
-    if reduction == "mean":
-        desc = desc / jnp.maximum(steps, 1).astype(jnp.float32)
-    return RolloutStats(fitness=fitness, descriptor=desc, steps=steps)
+    stats0 = (jnp.asarray(True), jnp.zeros((), jnp.float32), zero_desc, jnp.zeros((), jnp.int32))
+    (_, (_, fitness, desc, steps)), _ = jax.lax.scan(body, (init_state, stats0), None, length=episode_length)
+    return _finish(fitness, desc, steps, reduction)
 
 
 def batched_rollout(
@@ -97,13 +114,44 @@ def batched_rollout(
     reduction: str = "mean",
     batched_init: bool = False,
 ) -> RolloutStats:
-    """:func:`rollout` vmapped over ``B`` parameter pytrees (leading axis ``B`` on every leaf).
+    """:func:`rollout` of ``B`` parameter pytrees (leading axis ``B`` on every leaf), all in lock step.
 
     ``init_state`` is shared by all (``batched_init=False``) or has a leading axis ``B``.
     Returns a :class:`RolloutStats` with fields of shapes ``(B,)``, ``(B, d)``, ``(B,)``.
+
+    The time loop is outside and the population axis inside (``scan`` of a ``vmap``-ed step), with every
+    loop carry batched from the start: ``vmap`` of a ``scan`` whose carries start shared traces the body
+    again until the carries' batching settles, and tracing a Brax step is seconds of a run's start-up.
+
+    Raises:
+        ValueError: unknown ``reduction``.
     """
-    fn = lambda p, s: rollout(env, policy_apply, p, s, episode_length, step_reward, state_descriptor, reduction)
-    return jax.vmap(fn, in_axes=(0, 0 if batched_init else None))(params, init_state)
+    _check_reduction(reduction)
+    batch = jax.tree_util.tree_leaves(params)[0].shape[0]
+    if not batched_init:
+        init_state = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), init_state)
+
+    def transition(p, state):
+        signal = state_descriptor(state).astype(jnp.float32)
+        nxt = env.step(state, policy_apply(p, state.obs))
+        return nxt, signal, step_reward(nxt)
+
+    transitions = jax.vmap(transition)
+
+    def body(carry, _):
+        state, stats = carry
+        nxt, signal, reward = transitions(params, state)
+        return (nxt, _advance(stats, signal, reward, nxt.done, reduction)), None
+
+    signal_shape = jax.eval_shape(jax.vmap(state_descriptor), init_state).shape
+    stats0 = (
+        jnp.ones((batch,), bool),
+        jnp.zeros((batch,), jnp.float32),
+        jnp.zeros(signal_shape, jnp.float32),
+        jnp.zeros((batch,), jnp.int32),
+    )
+    (_, (_, fitness, desc, steps)), _ = jax.lax.scan(body, (init_state, stats0), None, length=episode_length)
+    return _finish(fitness, desc, steps, reduction)
 
 
 def trajectory(env: Environment, policy_apply, params: Any, init_state: Any, episode_length: int):
