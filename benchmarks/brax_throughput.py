@@ -88,7 +88,7 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
 def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     import jax
 
-    from qd.parallel import shard_evaluation, use_cpu_cores
+    from qd.parallel import use_cpu_cores
 
     if devices == "all":
         use_cpu_cores()  # one JAX CPU device per core, before JAX computes anything
@@ -107,8 +107,8 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
         qd_offset=task.qd_offset, num_samples=CVT_SAMPLES,
     )
     emitter = IsoLineEmitter(batch_size=batch, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)
-    evaluate = shard_evaluation(task.evaluate, devices if devices == "all" else int(devices))
-    algo = MAPElites(emitter, evaluate, compiler_options=task.compiler_options)
+    devices = devices if devices == "all" else int(devices)
+    algo = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options, devices=devices)
     state, _ = algo.init(archive, genotypes, k_run)
 
     stamps = []
@@ -123,11 +123,11 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     state, metrics = algo.run(state, iterations, chunk_size=1, callback=callback)
     rss = _peak_rss_mb()
     t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
-    t_eval = _timed_evaluations(jax.jit(evaluate, compiler_options=task.compiler_options), genotypes, k_eval,
-                                repeats=10)
+    evaluate = jax.jit(algo.evaluate, compiler_options=task.compiler_options)  # sharded like the loop's
+    t_eval = _timed_evaluations(evaluate, genotypes, k_eval, repeats=10)
     return {
         "library": "qd",
-        "devices": len(jax.devices()) if devices == "all" else int(devices),
+        "devices": algo.population.num_devices,
         "env_steps_per_s": batch * EPISODE_LENGTH / t_iter,
         "first_iteration_s": first["s"],
         "peak_rss_mb": rss,
