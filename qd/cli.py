@@ -35,6 +35,8 @@ _RUN_OPTIONS = {
     "iso-sigma": dict(type=float, help="iso+line isotropic sigma"),
     "line-sigma": dict(type=float, help="iso+line line sigma"),
     "sigma": dict(type=float, help="Gaussian emitter sigma"),
+    "devices": dict(type=lambda v: v if v == "all" else int(v) if v.isdigit() else v,
+                    help="devices each batch's evaluation is split over: a count or 'all' (one per CPU core)"),
     "chunk-size": dict(type=int, help="iterations per compiled chunk"),
     "checkpoint-every": dict(type=int, help="iterations between checkpoints"),
     "output-dir": dict(help="parent folder of run directories (default: runs)"),
@@ -149,6 +151,9 @@ COMMANDS = {"run": _cmd_run, "plot": _cmd_plot, "replay": _cmd_replay, "tasks": 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``qd`` command; returns the exit status (2 for a bad option)."""
     args = _parser().parse_args(argv)
+    from qd.parallel import use_cpu_cores
+
+    use_cpu_cores()  # one JAX CPU device per core (before JAX computes anything), for --devices
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, FileNotFoundError) as e:

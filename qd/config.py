@@ -35,6 +35,9 @@ DEFAULTS: Dict[str, Any] = {
     "batch_size": 1024,
     "iterations": 200,
     "seed": 0,
+    # Devices each batch's evaluation is split over: a count, or "all" (every local device; on a CPU the
+    # `qd` command exposes one device per core, see qd.parallel). Brax tasks default to "all".
+    "devices": 1,
     "chunk_size": 25,  # iterations per compiled chunk (progress is reported between chunks)
     "checkpoint_every": 50,  # iterations between checkpoints (rounded up to whole chunks)
     "output_dir": "runs",
@@ -144,6 +147,9 @@ def _validate(config: Dict[str, Any]) -> None:
         isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in res
     ):
         raise ConfigError(f"--resolution: must be positive integers, one per descriptor dimension; got {res!r}")
+    devices = config["devices"]
+    if devices != "all" and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise ConfigError(f"--devices: must be a positive integer or 'all'; got {devices!r}")
     if not isinstance(config["compilation_cache"], bool):
         raise ConfigError(f"--compilation-cache: must be true or false; got {config['compilation_cache']!r}")
     if not isinstance(config["task_options"], dict):

@@ -69,7 +69,7 @@ def resolve_devices(devices: Any = "all") -> list:
     if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(local):
             raise ValueError(
-                f"devices: asked for {devices}; this machine has {len(local)} "
+                f"asked for {devices} devices; this machine has {len(local)} "
                 f"({local[0].platform}; on a CPU, qd.parallel.use_cpu_cores() exposes one device per core)"
             )
         return list(local[: int(devices)])

@@ -131,13 +131,28 @@ def build_emitter(config: Dict[str, Any], task: Any):
     )
 
 
+def devices(config: Dict[str, Any]) -> Any:
+    """The config's ``devices``, checked against this machine's devices.
+
+    Raises:
+        ConfigError: more devices than there are.
+    """
+    from qd.parallel import resolve_devices
+
+    try:
+        resolve_devices(config["devices"])
+    except ValueError as e:
+        raise ConfigError(f"--devices: {e}") from None
+    return config["devices"]
+
+
 def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
     """MAP-Elites on the config's archive and emitter; the initial batch is ``batch_size`` random genotypes."""
     from qd.algorithms import MAPElites
 
     archive = build_archive(config, task)
     options = getattr(task, "compiler_options", None)
-    algo = MAPElites(build_emitter(config, task), task.evaluate, compiler_options=options)
+    algo = MAPElites(build_emitter(config, task), task.evaluate, compiler_options=options, devices=devices(config))
 
     def init(key):
         k_genotypes, k_algo = jax.random.split(key)

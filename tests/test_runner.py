@@ -37,14 +37,15 @@ def test_run_writes_every_file_and_plot_redraws(tmp_path, capsys):
     assert (run_dir / "archive.png").exists()
 
 
-def test_resume_after_interruption_gives_the_same_archive(tmp_path):
-    full, _ = runner.run(tiny_config(tmp_path, run_name="full"), progress=False)
+@pytest.mark.parametrize("devices", [1, 2])
+def test_resume_after_interruption_gives_the_same_archive(tmp_path, devices):
+    full, _ = runner.run(tiny_config(tmp_path, run_name="full", devices=devices), progress=False)
 
     def interrupt(done):
         if done == 6:
             raise KeyboardInterrupt
 
-    config = tiny_config(tmp_path, run_name="cut")
+    config = tiny_config(tmp_path, run_name="cut", devices=devices)
     with pytest.raises(KeyboardInterrupt):
         runner.run(config, progress=False, on_chunk=interrupt)
     cut_dir = os.path.join(str(tmp_path), "cut")
@@ -91,6 +92,9 @@ def test_checkpoint_is_plain_numpy_and_checks_shapes(tmp_path):
         (["--task", "arm", "--resolution", "10", "10", "10"], "--resolution: expected 1 or 2 values; got 3"),
         (["--task-option", "joints"], "--task-option: expected KEY=VALUE"),
         (["--config", "missing.toml"], "--config: no such file"),
+        (["--task", "arm", "--devices", "0"], "--devices: must be a positive integer or 'all'; got 0"),
+        (["--task", "arm", "--devices", "some"], "--devices: must be a positive integer or 'all'; got 'some'"),
+        (["--task", "arm", "--devices", "64"], "--devices: asked for 64 devices; this machine has 2"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, message):
@@ -120,5 +124,6 @@ def test_default_job_is_map_elites_on_a_brax_task():
     assert (config["algorithm"], config["task"], config["archive"]) == ("map_elites", "walker2d_uni", "cvt")
     # The budget `qd run` is sized with (see qd/tasks/registry.py): 120 x 128 episodes of 250 steps.
     assert (config["iterations"], config["batch_size"], config["task_options"]["episode_length"]) == (120, 128, 250)
+    assert config["devices"] == "all" and resolve_config({"task": "arm"})["devices"] == 1
     merged = resolve_config({"task_options": {"hidden_sizes": [8]}})
     assert merged["task_options"] == {"episode_length": 250, "hidden_sizes": [8]}  # merged, not replaced

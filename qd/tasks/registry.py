@@ -106,6 +106,9 @@ _BRAX_DEFAULTS = dict(
     # Chunks of one iteration: a rollout batch takes far longer than a host call, and MAP-Elites then compiles
     # a single program (the initial batch included).
     iterations=120, chunk_size=1,
+    # The population split over every device (on a CPU, one per core): a Brax rollout keeps about 1.6 of 2
+    # cores busy, two half-batches in parallel keep both (qd.parallel; benchmarks/brax_throughput.py).
+    devices="all",
 )
 _BRAX_TASKS = {
     "hopper_uni": "Brax hopper, fitness forward reward, descriptor foot contact fraction",
