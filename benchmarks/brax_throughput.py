@@ -8,6 +8,12 @@ LeCun-uniform kernels, batch 128 (the initial population is 128 random policies 
 1024 cells (k-means on 25,000 uniform samples), iso+line variation with iso_sigma 0.005 and
 line_sigma 0.05 (the values of QDax's Brax examples), 30 iterations after the initial batch.
 
+Devices: qd runs as ``qd run`` does on Brax tasks: one JAX CPU device per core
+(``qd.parallel.use_cpu_cores``) and each batch's evaluation split over them (``MAPElites(devices="all")``;
+``--qd-devices 1`` for one device). QDax runs as it ships, on one device; with ``--compare`` a third child
+runs qd on one device too (``qd_one_device_*``), so the gain from splitting the batch is visible apart
+from the rest.
+
 Each iteration is one compiled call (qd-jax: ``MAPElites.run(..., chunk_size=1)``, the loop a user with a
 progress callback runs, whose first call evaluates the initial batch with the same program; QDax:
 ``MAPElites.init``, then ``jax.jit(MAPElites.update)`` and its metrics fetched), so the time of every
@@ -30,7 +36,11 @@ What is measured, for each library in its own fresh subprocess (``--library qd|q
 - ``overhead_fraction``: ``1 - t_evaluate / t_iteration``, where ``t_evaluate`` is the mean time of the
   library's jitted batch evaluation alone (128 policies, after compilation) and ``t_iteration`` the mean
   steady-state iteration time: the share of an iteration spent outside the rollouts (variation, archive
-  insertion, metrics, dispatch, and for QDax storing the whole trajectories).
+  insertion, metrics, dispatch, and for QDax storing the whole trajectories). Noisy: the difference of two
+  times that each vary by 20% from run to run on a shared VM.
+- ``qd_part_fraction`` (qd): the same share measured directly, ``t_qd / t_iteration``, where ``t_qd`` is the
+  mean iteration time of the same loop (same emitter, filled archive, devices, one call per iteration)
+  with random scores of the rollout's shapes in place of the rollout.
 
 Usage: ``python benchmarks/brax_throughput.py [--compare] [--iterations 30] [--batch-size 128]``.
 Prints one line per library and, last, one JSON object.
@@ -85,6 +95,24 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
+def _qd_part_s(algo, state, batch: int, iterations: int = 20) -> float:
+    """Mean seconds of an iteration without the rollouts: the same loop (one compiled iteration per call,
+    same devices) on the filled archive, with random scores of the rollout's shapes in place of the rollout."""
+    import jax
+
+    from qd import Evaluation, MAPElites
+
+    def stand_in(genotypes, key):
+        k_fit, k_desc = jax.random.split(key)
+        return Evaluation(100.0 * jax.random.normal(k_fit, (batch,)), jax.random.uniform(k_desc, (batch, 2)))
+
+    qd_only = MAPElites(algo.emitter, stand_in, devices=algo.population.devices)
+    state, _ = qd_only.run(state, 2, chunk_size=1)  # compiles
+    stamps = []
+    qd_only.run(state, iterations, chunk_size=1, callback=lambda s, m: stamps.append(time.perf_counter()))
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
 def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     import jax
 
@@ -125,6 +153,7 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     evaluate = jax.jit(algo.evaluate, compiler_options=task.compiler_options)  # sharded like the loop's
     t_eval = _timed_evaluations(evaluate, genotypes, k_eval, repeats=10)
+    t_qd = _qd_part_s(algo, state, batch)
     return {
         "library": "qd",
         "devices": algo.population.num_devices,
@@ -134,6 +163,8 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
         "iteration_s": t_iter,
         "evaluate_s": t_eval,
         "overhead_fraction": 1.0 - t_eval / t_iter,
+        "qd_part_s": t_qd,
+        "qd_part_fraction": t_qd / t_iter,
         "coverage": float(metrics["coverage"][-1]),
         "qd_score": float(metrics["qd_score"][-1]),
         "max_fitness": float(metrics["max_fitness"][-1]),
@@ -202,12 +233,14 @@ def bench_qdax(iterations: int, batch: int, seed: int) -> dict:
     }
 
 
-def run_child(library: str, args, cache_dir: str = "") -> dict:
+def run_child(library: str, args, cache_dir: str = "", qd_devices: str = "") -> dict:
     """Run one library in a fresh interpreter; returns the JSON object it prints last.
 
-    ``cache_dir``: a persistent compilation cache folder for the child (qd only); none by default."""
+    ``cache_dir``: a persistent compilation cache folder for the child (qd only); none by default.
+    ``qd_devices``: qd's ``--qd-devices`` (default: the command line's)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--library", library, "--json",
-           "--iterations", str(args.iterations), "--qd-devices", args.qd_devices, "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+           "--iterations", str(args.iterations), "--qd-devices", qd_devices or args.qd_devices,
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
     env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="true" if cache_dir else "false",
                QD_BENCH_CACHE_DIR=cache_dir)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -242,12 +275,17 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    libraries = ["qd", "qdax"] if args.compare else ["qd"]
+    runs = [("qd", "qd", "")]
+    if args.compare:
+        runs.append(("qdax", "qdax", ""))
+        if args.qd_devices != "1":  # qd as it runs on one device, for reference
+            runs.append(("qd_one_device", "qd", "1"))
     results = {}
-    for lib in libraries:
-        r = results[lib] = run_child(lib, args)
-        print(f"{lib:5s} {r['env_steps_per_s']:>9,.0f} env steps/s  first iteration {r['first_iteration_s']:6.1f} s  "
-              f"peak RSS {r['peak_rss_mb']:7.0f} MB  outside rollouts {r['overhead_fraction']:6.1%}  "
+    for name, lib, devices in runs:
+        r = results[name] = run_child(lib, args, qd_devices=devices)
+        print(f"{name:13s} {r['env_steps_per_s']:>9,.0f} env steps/s  first iteration {r['first_iteration_s']:6.1f} s  "
+              f"peak RSS {r['peak_rss_mb']:7.0f} MB  outside rollouts {r['overhead_fraction']:6.1%}"
+              + (f" (direct: {r['qd_part_fraction']:.1%})  " if "qd_part_fraction" in r else "  ") +
               f"coverage {r['coverage']:.1%}  max fitness {r['max_fitness']:.1f}", flush=True)
     if args.warm_cache:  # what `qd run` users get from their second run on: the persistent cache filled
         import tempfile
@@ -270,9 +308,14 @@ def main() -> None:
         out[f"{lib}_first_iteration_s"] = round(r["first_iteration_s"], 2) if r else None
         out[f"{lib}_peak_rss_mb"] = round(r["peak_rss_mb"], 1) if r else None
         out[f"{lib}_coverage"] = round(r["coverage"], 4) if r else None
+    if "qd_one_device" in results:
+        out["qd_one_device_env_steps_per_s"] = round(results["qd_one_device"]["env_steps_per_s"], 1)
+        out["qd_one_device_first_iteration_s"] = round(results["qd_one_device"]["first_iteration_s"], 2)
     if "qd_warm" in results:
         out["qd_first_iteration_warm_cache_s"] = round(results["qd_warm"]["first_iteration_s"], 2)
     out["qd_qd_overhead_fraction"] = round(results["qd"]["overhead_fraction"], 4)
+    out["qd_qd_part_fraction"] = round(results["qd"]["qd_part_fraction"], 4)
+    out["qd_devices"] = results["qd"]["devices"]
     if "qdax" in results:
         out["qdax_overhead_fraction"] = round(results["qdax"]["overhead_fraction"], 4)
         out["qd_over_qdax_env_steps"] = round(out["qd_env_steps_per_s"] / out["qdax_env_steps_per_s"], 2)

@@ -16,6 +16,9 @@ import time
 import jax
 import matplotlib
 
+from qd.parallel import use_cpu_cores
+
+use_cpu_cores()  # one JAX CPU device per core; must come before JAX computes anything
 matplotlib.use("Agg")
 
 from emitters import IsoLineEmitter
@@ -34,7 +37,8 @@ one_policy = jax.tree_util.tree_map(lambda x: x[0], initial)  # shapes of one ge
 archive = GridArchive.create(one_policy, resolution=(32, 32), lower=lower, upper=upper, qd_offset=task.qd_offset)
 # Policy parameters are unbounded: no clipping. Sigmas as in QDax's Brax examples.
 emitter = IsoLineEmitter(batch_size=BATCH_SIZE, iso_sigma=0.005, line_sigma=0.05)
-algorithm = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options)  # see qd.xla_options
+# devices="all": each batch of rollouts is split over every device (on a CPU, one per core; see qd.parallel).
+algorithm = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options, devices="all")
 
 start = time.perf_counter()
 # The initial batch has the emitter's batch size, so it waits in the state: the first iteration of `run`
