@@ -95,7 +95,7 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def _qd_part_s(algo, state, batch: int, iterations: int = 20) -> float:
+def _qd_part_s(algo, state, iterations: int = 20) -> float:
     """Mean seconds of an iteration without the rollouts: the same loop (one compiled iteration per call,
     same devices) on the filled archive, with random scores of the rollout's shapes in place of the rollout."""
     import jax
@@ -103,8 +103,9 @@ def _qd_part_s(algo, state, batch: int, iterations: int = 20) -> float:
     from qd import Evaluation, MAPElites
 
     def stand_in(genotypes, key):
+        n = jax.tree_util.tree_leaves(genotypes)[0].shape[0]  # batch / devices: each shard scores its part
         k_fit, k_desc = jax.random.split(key)
-        return Evaluation(100.0 * jax.random.normal(k_fit, (batch,)), jax.random.uniform(k_desc, (batch, 2)))
+        return Evaluation(100.0 * jax.random.normal(k_fit, (n,)), jax.random.uniform(k_desc, (n, 2)))
 
     qd_only = MAPElites(algo.emitter, stand_in, devices=algo.population.devices)
     state, _ = qd_only.run(state, 2, chunk_size=1)  # compiles
@@ -153,7 +154,7 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     evaluate = jax.jit(algo.evaluate, compiler_options=task.compiler_options)  # sharded like the loop's
     t_eval = _timed_evaluations(evaluate, genotypes, k_eval, repeats=10)
-    t_qd = _qd_part_s(algo, state, batch)
+    t_qd = _qd_part_s(algo, state)
     return {
         "library": "qd",
         "devices": algo.population.num_devices,
