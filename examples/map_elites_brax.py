@@ -1,9 +1,9 @@
 """MAP-Elites with iso+line variation on Brax's walker (``walker2d_uni``), then a plot and a replay.
 
 The descriptor is how often each foot touches the ground (two numbers in [0, 1]); the fitness is the
-walker's reward summed over the episode. The budget is small on purpose: measured 70 s on a 2-core CPU with a
-cold compilation cache (iteration 0 done after 19 s, 50% of the 32x32 grid filled after 60 iterations; the
-replay page takes most of the rest). Raise ``ITERATIONS`` and ``EPISODE_LENGTH`` for real runs; on a GPU use
+walker's reward summed over the episode. The budget is small on purpose: measured 62 s on a 2-core CPU with a
+cold compilation cache (iteration 0 done after 19 s, all 60 iterations after 32 s with 48% of the 32x32 grid
+filled; the replay page takes most of the rest). Raise ``ITERATIONS`` and ``EPISODE_LENGTH`` for real runs; on a GPU use
 a batch of 1024 or more.
 
 Run: ``python examples/map_elites_brax.py``. Writes ``walker_archive.png``, ``walker_metrics.png`` and
