@@ -21,7 +21,7 @@ from typing import Any, Dict
 import jax
 
 from qd.config import ConfigError
-from qd.runner import Job, build_archive, genotype_template, register_algorithm
+from qd.runner import Job, build_archive, checked_devices, genotype_template, register_algorithm
 
 NS_ARCHIVE_CAPACITY = 16384  # SERENE-style 5 per generation: 3276 generations (655k evaluations at 200)
 NS_ARCHIVE_PER_GENERATION = 5
@@ -63,6 +63,7 @@ def build_novelty_search(config: Dict[str, Any], task: Any) -> Job:
         sigma=config["sigma"],
         genotype_bounds=None if clip is None else (float(clip[0]), float(clip[1])),
         compiler_options=getattr(task, "compiler_options", None),
+        devices=checked_devices(config),
     )
     population = config["batch_size"] // 2
 
@@ -80,7 +81,7 @@ def build_random_search(config: Dict[str, Any], task: Any) -> Job:
     bounds, num_areas = _ground_truth_spec(task)
     archive = build_archive(config, task)
     algo = RandomSearch(task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
-                        compiler_options=getattr(task, "compiler_options", None))
+                        compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config))
     return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
 
 

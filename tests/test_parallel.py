@@ -80,3 +80,26 @@ def test_map_elites_on_two_devices_is_the_same_run_and_compiles_once():
     np.testing.assert_array_equal(one.archive.filled, two.archive.filled)
     np.testing.assert_allclose(one.archive.fitnesses, two.archive.fitnesses, rtol=1e-6)
     assert list(metrics["iteration"]) == [5, 6, 7]
+
+
+def test_novelty_and_random_search_on_two_devices_are_the_same_runs():
+    from qd import UnstructuredArchive
+    from qd.algorithms import NoveltySearch, RandomSearch
+    from qd.tasks.sparse import Point2D
+
+    task = Point2D()
+    bounds, areas = task.descriptor_bounds, task.num_reward_areas
+    runs = {}
+    for devices in (None, 2):
+        archive = UnstructuredArchive.create(jnp.zeros(task.num_params), 500, 2, policy="random")
+        ns = NoveltySearch(task.evaluate, bounds, areas, genotype_bounds=(-5, 5), devices=devices)
+        state, _ = ns.init(archive, task.initial_genotypes(jax.random.key(1), 20), jax.random.key(2))
+        ns_state, _ = ns.run(state, 4, chunk_size=2)
+        grid = GridArchive.create(jnp.zeros(task.num_params), 10, *bounds)
+        rs = RandomSearch(task.evaluate, task.initial_genotypes, 30, bounds, areas, devices=devices)
+        rs_state, _ = rs.run(rs.init(grid, jax.random.key(3))[0], 3, chunk_size=3)
+        runs[devices] = (ns_state, rs_state)
+    for one, two in zip(runs[None], runs[2]):
+        assert len(two.archive.fitnesses.sharding.device_set) == 2
+        np.testing.assert_array_equal(one.archive.filled, two.archive.filled)
+        np.testing.assert_allclose(one.archive.descriptors, two.archive.descriptors, rtol=1e-6, atol=1e-7)

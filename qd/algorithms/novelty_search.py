@@ -39,6 +39,7 @@ from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import ExplorationStats, archive_metrics, exploration_init, exploration_metrics, exploration_update
 from qd.novelty import DEFAULT_K, knn_novelty
+from qd.parallel import PopulationSharding
 from qd.selection import truncation_selection
 from qd.tasks.base import Evaluation
 
@@ -93,6 +94,8 @@ class NoveltySearch:
         coverage_resolution: cells per side of the ground-truth grid (50).
         compiler_options: XLA options for the programs that evaluate (e.g. a task's ``compiler_options``, see
             :mod:`qd.xla_options`); None: XLA's defaults.
+        devices: split each generation's evaluation over these devices, the rest of the state replicated on
+            them (see :class:`qd.MAPElites` and :mod:`qd.parallel`); None: one device.
 
     Example::
 
@@ -114,12 +117,14 @@ class NoveltySearch:
         num_neighbors: int = DEFAULT_K,
         coverage_resolution: int = 50,
         compiler_options: Optional[Dict[str, Any]] = None,
+        devices: Any = None,
     ):
         if int(offspring_per_parent) < 1:
             raise ValueError(f"offspring_per_parent must be positive; got {offspring_per_parent}")
         if not sigma > 0:
             raise ValueError(f"sigma must be positive; got {sigma}")
-        self.evaluate = evaluate
+        self.population = PopulationSharding(devices)
+        self.evaluate = self.population.shard(evaluate)
         self.gt_lower, self.gt_upper = tuple(ground_truth_bounds[0]), tuple(ground_truth_bounds[1])
         self.num_reward_areas = int(num_reward_areas)
         self.offspring_per_parent = int(offspring_per_parent)
@@ -183,7 +188,8 @@ class NoveltySearch:
         """
         if _batch_size(initial_genotypes) < 1:
             raise ValueError("the initial population is empty")
-        return self._init(archive, reward_archive, initial_genotypes, key)
+        state, metrics = self._init(archive, reward_archive, initial_genotypes, key)
+        return self.population.place(state), metrics
 
     @staticmethod
     def _add_rewarding(reward_archive, genotypes, evaluation):
@@ -267,7 +273,7 @@ class NoveltySearch:
         """
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
-        return self._scan(state, int(num_iterations))
+        return self._scan(self.population.place(state), int(num_iterations))
 
     def run(self, state, num_iterations: int, chunk_size: int = 50, callback=None):
         """Generations in compiled chunks; ``callback(state, chunk_metrics)`` between chunks.
@@ -298,17 +304,18 @@ class RandomSearch:
         evaluate: the task's evaluation.
         sample: ``sample(key, n) -> genotypes``.
         batch_size: evaluations per generation.
-        ground_truth_bounds, num_reward_areas, coverage_resolution, compiler_options: as in
+        ground_truth_bounds, num_reward_areas, coverage_resolution, compiler_options, devices: as in
             :class:`NoveltySearch`.
     """
 
     def __init__(
         self, evaluate, sample, batch_size, ground_truth_bounds, num_reward_areas, coverage_resolution=50,
-        compiler_options=None,
+        compiler_options=None, devices=None,
     ):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be positive; got {batch_size}")
-        self.evaluate, self.sample, self.batch_size = evaluate, sample, int(batch_size)
+        self.population = PopulationSharding(devices)
+        self.evaluate, self.sample, self.batch_size = self.population.shard(evaluate), sample, int(batch_size)
         self.gt_lower, self.gt_upper = tuple(ground_truth_bounds[0]), tuple(ground_truth_bounds[1])
         self.num_reward_areas = int(num_reward_areas)
         self.coverage_resolution = int(coverage_resolution)
@@ -341,7 +348,8 @@ class RandomSearch:
 
     def init(self, archive: Archive, key: jax.Array):
         """Evaluate a first random batch. Returns ``(state, metrics)``."""
-        return self._init(archive, key)
+        state, metrics = self._init(archive, key)
+        return self.population.place(state), metrics
 
     def step(self, state: RandomSearchState):
         """One generation of ``batch_size`` random evaluations. Returns ``(state, metrics)``."""
@@ -363,7 +371,7 @@ class RandomSearch:
         """``num_iterations`` generations in one compiled ``lax.scan`` (the input state is donated)."""
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
-        return self._scan(state, int(num_iterations))
+        return self._scan(self.population.place(state), int(num_iterations))
 
     def run(self, state, num_iterations: int, chunk_size: int = 50, callback=None):
         """Generations in compiled chunks (see :meth:`NoveltySearch.run`)."""

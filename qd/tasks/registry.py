@@ -141,5 +141,5 @@ register_task(
     "ant_maze",
     "qd.tasks.sparse:AntMaze",
     "sparse: Brax ant in a walled 70 m arena, 2 distant goals",
-    **dict(_SPARSE_DEFAULTS, task_options={"num_steps": 250}, iterations=30, chunk_size=1),
+    **dict(_SPARSE_DEFAULTS, task_options={"num_steps": 250}, iterations=30, chunk_size=1, devices="all"),
 )
