@@ -80,8 +80,10 @@ def build_random_search(config: Dict[str, Any], task: Any) -> Job:
 
     bounds, num_areas = _ground_truth_spec(task)
     archive = build_archive(config, task)
-    algo = RandomSearch(task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
-                        compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config))
+    algo = RandomSearch(
+        task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
+        compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
+    )
     return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
 
 

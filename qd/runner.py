@@ -152,7 +152,9 @@ def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
 
     archive = build_archive(config, task)
     options = getattr(task, "compiler_options", None)
-    algo = MAPElites(build_emitter(config, task), task.evaluate, compiler_options=options, devices=checked_devices(config))
+    algo = MAPElites(
+        build_emitter(config, task), task.evaluate, compiler_options=options, devices=checked_devices(config)
+    )
 
     def init(key):
         k_genotypes, k_algo = jax.random.split(key)

@@ -84,7 +84,7 @@ def rollout(
 
     Deterministic: no randomness is drawn (stochastic starts come from ``init_state``). To roll out a
     population, use :func:`batched_rollout` rather than ``vmap`` of this function: it traces the
-    environment's step once instead of three times.
+    environment's step once (see there).
 
     Raises:
         ValueError: unknown ``reduction``.
