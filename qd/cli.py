@@ -122,6 +122,8 @@ def _cmd_replay(args) -> int:
 
     from qd import runner
 
+    if runner.read_config(args.run_dir).get("compilation_cache"):
+        runner.enable_compilation_cache()  # as the run did: a second replay skips the episode's compilation
     job, state, _ = runner.load_run(args.run_dir)
     from qd.tasks.brax import BraxTask, replay_html
 
