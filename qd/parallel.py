@@ -11,7 +11,10 @@ Algorithms take a ``devices`` argument (:class:`PopulationSharding` does the wor
 wrapping an evaluation yourself, since the algorithm must also place its state on the devices.
 
 Only the evaluation is split. Everything else in an iteration (variation, archive insertion, metrics)
-is small and runs replicated on every device, so the archive never has to be gathered or moved.
+is small and runs replicated on every device, so the archive never has to be gathered or moved. The
+cost is memory: each device holds a copy of the state, archive included (on a CPU, ``n`` copies in host
+memory: 23 MB each for 1024 cells of 5.6k-parameter policies, but 2.2 GB for 10^5 cells of them; pick
+the number of devices accordingly).
 """
 
 from __future__ import annotations
