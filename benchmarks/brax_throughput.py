@@ -95,9 +95,10 @@ def _timed_evaluations(evaluate, genotypes, key, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def _qd_part_s(algo, state, iterations: int = 20) -> float:
+def _qd_part_s(algo, state, compiler_options, iterations: int = 20) -> float:
     """Mean seconds of an iteration without the rollouts: the same loop (one compiled iteration per call,
-    same devices) on the filled archive, with random scores of the rollout's shapes in place of the rollout."""
+    same devices and XLA options) on the filled archive, with random scores of the rollout's shapes in place
+    of the rollout."""
     import jax
 
     from qd import Evaluation, MAPElites
@@ -107,7 +108,7 @@ def _qd_part_s(algo, state, iterations: int = 20) -> float:
         k_fit, k_desc = jax.random.split(key)
         return Evaluation(100.0 * jax.random.normal(k_fit, (n,)), jax.random.uniform(k_desc, (n, 2)))
 
-    qd_only = MAPElites(algo.emitter, stand_in, devices=algo.population.devices)
+    qd_only = MAPElites(algo.emitter, stand_in, compiler_options=compiler_options, devices=algo.population.devices)
     state, _ = qd_only.run(state, 2, chunk_size=1)  # compiles
     stamps = []
     qd_only.run(state, iterations, chunk_size=1, callback=lambda s, m: stamps.append(time.perf_counter()))
@@ -154,7 +155,7 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     t_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     evaluate = jax.jit(algo.evaluate, compiler_options=task.compiler_options)  # sharded like the loop's
     t_eval = _timed_evaluations(evaluate, genotypes, k_eval, repeats=10)
-    t_qd = _qd_part_s(algo, state)
+    t_qd = _qd_part_s(algo, state, task.compiler_options)
     return {
         "library": "qd",
         "devices": algo.population.num_devices,
