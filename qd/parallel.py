@@ -20,6 +20,7 @@ the number of devices accordingly).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable, Optional, Sequence
 
 import jax
@@ -37,9 +38,10 @@ EvaluateFn = Callable[[Any, jax.Array], Evaluation]
 def use_cpu_cores(num_devices: Optional[int] = None) -> int:
     """Expose the host's CPU cores as ``num_devices`` JAX CPU devices (``jax_num_cpu_devices``).
 
-    Call it right after importing JAX, before anything runs: JAX fixes its devices when it first
-    computes. Later calls change nothing (JAX refuses), and the current count is returned. Other code
-    is unaffected: arrays are still placed on the first device unless a program is sharded.
+    Call it right after importing JAX, before anything runs (importing Brax runs things): JAX fixes its
+    devices when it first computes. A later call changes nothing (JAX refuses): it warns if the count
+    differs and returns the current one. Other code is unaffected: arrays are still placed on the first
+    device unless a program is sharded.
 
     Args:
         num_devices: number of CPU devices; default ``os.cpu_count()``.
@@ -56,7 +58,14 @@ def use_cpu_cores(num_devices: Optional[int] = None) -> int:
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:  # JAX already computed something: its CPU devices are fixed
-        return len(jax.devices("cpu"))
+        current = len(jax.devices("cpu"))
+        if current != n:
+            warnings.warn(
+                f"use_cpu_cores({n}) came after JAX started computing; JAX keeps its {current} CPU device(s). "
+                "Call it right after importing JAX.",
+                stacklevel=2,
+            )
+        return current
     return n
 
 
