@@ -38,7 +38,7 @@ EvaluateFn = Callable[[Any, jax.Array], Evaluation]
 def use_cpu_cores(num_devices: Optional[int] = None) -> int:
     """Expose the host's CPU cores as ``num_devices`` JAX CPU devices (``jax_num_cpu_devices``).
 
-    Call it right after importing JAX, before anything runs (importing Brax runs things): JAX fixes its
+    Call it right after importing JAX, before anything runs (building a Brax task does): JAX fixes its
     devices when it first computes. A later call changes nothing (JAX refuses): it warns if the count
     differs and returns the current one. Other code is unaffected: arrays are still placed on the first
     device unless a program is sharded.
