@@ -137,8 +137,8 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
         qd_offset=task.qd_offset, num_samples=CVT_SAMPLES,
     )
     emitter = IsoLineEmitter(batch_size=batch, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)
-    devices = devices if devices == "all" else int(devices)
-    algo = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options, devices=devices)
+    algo = MAPElites(emitter, task.evaluate, compiler_options=task.compiler_options,
+                     devices=devices if devices == "all" else int(devices))
     state, _ = algo.init(archive, genotypes, k_run)
 
     stamps = []

@@ -93,6 +93,11 @@ def resolve_devices(devices: Any = "all") -> list:
     raise ValueError(f"devices must be 'all', a positive integer or a list of devices; got {devices!r}")
 
 
+def _mesh(devices: list) -> Mesh:
+    """A one-axis mesh (axis :data:`AXIS`) over ``devices``."""
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
 def shard_evaluation(evaluate: EvaluateFn, devices: Any = "all") -> EvaluateFn:
     """``evaluate(genotypes, key) -> Evaluation`` with the batch split evenly over ``devices``.
 
@@ -117,7 +122,7 @@ def shard_evaluation(evaluate: EvaluateFn, devices: Any = "all") -> EvaluateFn:
     n = len(devices)
     if n == 1:
         return evaluate
-    mesh = Mesh(np.asarray(devices), (AXIS,))
+    mesh = _mesh(devices)
 
     def per_shard(genotypes, key):
         return evaluate(genotypes, jax.random.fold_in(key, jax.lax.axis_index(AXIS)))
@@ -166,7 +171,7 @@ class PopulationSharding:
             self.devices = None
         self._replicated = None
         if self.devices is not None:
-            self._replicated = NamedSharding(Mesh(np.asarray(self.devices), (AXIS,)), PartitionSpec())
+            self._replicated = NamedSharding(_mesh(self.devices), PartitionSpec())
 
     @property
     def num_devices(self) -> int:

@@ -26,6 +26,12 @@ StateFn = Callable[[State], jax.Array]
 BACKENDS = ("spring", "positional", "generalized", "mjx")
 
 
+def check_backend(backend: str) -> None:
+    """Raises ``ValueError`` naming the accepted values unless ``backend`` is one of :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+
+
 class Environment(Protocol):
     """What a rollout needs from an environment (``brax.envs.Env`` satisfies it).
 
@@ -61,8 +67,7 @@ def make_brax_env(base_env: str, backend: str, contacts: bool, **env_kwargs: Any
     """
     import brax.envs
 
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    check_backend(backend)
     envs = brax.envs._envs  # name -> class; the public get_environment does the same lookup
     if base_env not in envs:
         raise ValueError(f"unknown brax environment {base_env!r}; accepted: {', '.join(sorted(envs))}")
@@ -130,8 +135,7 @@ def load_mjcf_system(path: str, backend: str, replacements: Optional[Dict[str, A
     Raises:
         ValueError: unknown backend.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    check_backend(backend)
     from brax.io import mjcf
 
     system = mjcf.load(path)
@@ -144,8 +148,7 @@ def pipeline_module(backend: str):
     Raises:
         ValueError: unknown backend.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    check_backend(backend)
     import importlib
 
     return importlib.import_module(f"brax.{backend}.pipeline")

@@ -295,8 +295,7 @@ def make_task(
         raise ValueError(f"unknown brax task {name!r}; accepted: {', '.join(TASK_NAMES)}")
     if isinstance(episode_length, bool) or not isinstance(episode_length, int) or episode_length < 1:
         raise ValueError(f"episode_length must be a positive integer; got {episode_length!r}")
-    if backend not in env_lib.BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(env_lib.BACKENDS)}")
+    env_lib.check_backend(backend)
     hidden = check_policy_config(hidden_sizes, activation)
     definition = DEFINITIONS[name]
     if xy_bounds is None:
