@@ -1,14 +1,40 @@
-"""Matplotlib figures: archive heatmaps (grid, CVT/Voronoi, any archive as a scatter) and metric curves.
+"""Matplotlib figures of archives (any archive, any descriptor dimension) and of metric curves.
 
-All functions run on the host and take either an archive or plain numpy data; they return the matplotlib
-``Axes`` (or ``Figure``) so users can restyle them.
+:func:`plot_archive` picks the picture by the descriptor dimension ``d`` and the archive's kind:
+
+- ``d = 1``: fitness along the descriptor axis: a bar per filled cell of a grid (:func:`plot_grid_bars`), a
+  scatter of descriptor against fitness for CVT and unstructured archives (:func:`plot_fitness_strip`);
+- ``d = 2``: a map coloured by fitness: grid cells (:func:`plot_grid_heatmap`), CVT Voronoi cells
+  (:func:`plot_cvt_heatmap`), or the elites as points (:func:`plot_elites_scatter`, unstructured archives);
+- ``d >= 3``: every pairwise 2-D projection, in a lower-triangular grid of panels (:func:`plot_projections`:
+  a grid shows the best fitness over the other dimensions in each projected cell, other archives their
+  elites as points). :func:`plot_parallel_axes` is a one-panel alternative.
+
+Descriptor axes are labelled with ``descriptor_names`` (e.g. a task's ``descriptor_names``, see
+:func:`qd.tasks.base.descriptor_names`), ``"descriptor 1"``, ... by default; colour bars read ``"fitness"``.
+Where an archive's bounds are infinite (an :class:`qd.UnstructuredArchive` created without bounds) the
+plots span the elites' extent plus a 5 % margin (``[-1.1, 1.1]`` when the archive is empty).
+
+All functions run on the host; they return the matplotlib ``Axes`` they drew in, or the ``Figure`` for the
+multi-panel pictures (:func:`plot_projections`, :func:`plot_metrics`), so users can restyle them.
+Common keyword arguments of the archive plots: ``cmap`` (a matplotlib colormap name) and ``vmin`` /
+``vmax`` (the fitness range of the colours; default: the elites' range). Pass them by keyword: the
+functions that predate ``descriptor_names`` keep their old positional order.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from qd.tasks.base import check_descriptor_names
+
+# Margin added on each side of the elites' extent along an unbounded descriptor axis (fraction of the
+# extent), the half-width used when the extent is a single value, and the extent of an empty archive.
+_MARGIN = 0.05
+_POINT_HALF_WIDTH = 0.5
+_EMPTY_EXTENT = (-1.0, 1.0)
 
 
 def _pyplot():
@@ -19,6 +45,83 @@ def _pyplot():
     return plt
 
 
+# ---------------------------------------------------------------------------------------------------- #
+# What an archive holds, on the host
+# ---------------------------------------------------------------------------------------------------- #
+def _dim(archive) -> int:
+    return int(np.shape(archive.descriptors)[1])
+
+
+def _is_grid(archive) -> bool:
+    return hasattr(archive, "resolution")
+
+
+def _is_cvt(archive) -> bool:
+    centroids = getattr(archive, "centroids", None)  # an array on CVT archives, a method on grids
+    return centroids is not None and not callable(centroids)
+
+
+def _elites(archive) -> Tuple[np.ndarray, np.ndarray]:
+    """``(descriptors (n, d) float64, fitnesses (n,) float64)`` of the filled cells (no genotypes copied)."""
+    filled = np.asarray(archive.filled)
+    return np.asarray(archive.descriptors, np.float64)[filled], np.asarray(archive.fitnesses, np.float64)[filled]
+
+
+def plot_extent(archive) -> Tuple[np.ndarray, np.ndarray]:
+    """The descriptor box the plots span: ``(lo (d,), hi (d,))`` float64, finite, ``lo < hi``.
+
+    The archive's bounds where they are finite; along an unbounded axis, the elites' extent widened by 5 %
+    on each side (by 0.5 when all elites share one value; ``[-1.1, 1.1]`` for an empty archive).
+    """
+    desc, _ = _elites(archive)
+    lower, upper = np.asarray(archive.lower, np.float64), np.asarray(archive.upper, np.float64)
+    if desc.shape[0]:
+        dmin, dmax = desc.min(axis=0), desc.max(axis=0)
+    else:
+        dmin, dmax = np.full_like(lower, _EMPTY_EXTENT[0]), np.full_like(upper, _EMPTY_EXTENT[1])
+    pad = np.where(dmax > dmin, _MARGIN * (dmax - dmin), _POINT_HALF_WIDTH)
+    lo = np.where(np.isfinite(lower), lower, dmin - pad)
+    hi = np.where(np.isfinite(upper), upper, dmax + pad)
+    return lo, np.where(hi > lo, hi, lo + 2 * _POINT_HALF_WIDTH)
+
+
+def grid_projection(archive, dims: Sequence[int] = (0, 1)) -> np.ndarray:
+    """Best fitness of a :class:`qd.GridArchive` over every dimension but ``dims = (i, j)``.
+
+    Returns:
+        ``(resolution[i], resolution[j]) float64``: entry ``[a, b]`` is the best fitness among the cells
+        whose index is ``a`` along dimension ``i`` and ``b`` along ``j``; NaN where all of them are empty.
+        With ``d = 2`` and ``dims = (0, 1)`` this is the archive's fitness grid itself.
+
+    Raises:
+        ValueError: ``dims`` are not two different dimensions of the archive.
+    """
+    i, j = _check_dims(dims, len(archive.resolution))
+    filled = np.asarray(archive.filled)
+    fit = np.where(filled, np.asarray(archive.fitnesses, np.float64), -np.inf).reshape(archive.resolution)
+    others = tuple(k for k in range(fit.ndim) if k not in (i, j))
+    best = fit.max(axis=others)  # axes i and j remain, in increasing order
+    best = best if i < j else best.T
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------------- #
+# Checks and drawing blocks
+# ---------------------------------------------------------------------------------------------------- #
+def _check_dims(dims: Sequence[int], d: int) -> Tuple[int, int]:
+    dims = tuple(dims)
+    if len(dims) != 2 or not all(isinstance(k, (int, np.integer)) and 0 <= k < d for k in dims) or dims[0] == dims[1]:
+        raise ValueError(f"dims must be two different descriptor dimensions in [0, {d}); got {dims}")
+    return int(dims[0]), int(dims[1])
+
+
+def _check_dim(archive, accepted, picture: str) -> int:
+    d = _dim(archive)
+    if d not in accepted:
+        raise ValueError(f"a {picture} needs {accepted} descriptor dimensions; this archive has {d}")
+    return d
+
+
 def _fitness_norm(values: np.ndarray, vmin=None, vmax=None):
     from matplotlib.colors import Normalize
 
@@ -26,95 +129,346 @@ def _fitness_norm(values: np.ndarray, vmin=None, vmax=None):
     lo = vmin if vmin is not None else (finite.min() if finite.size else 0.0)
     hi = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
     if hi <= lo:
-        hi = lo + 1e-9
+        hi = lo + 1e-9 * max(1.0, abs(lo))
     return Normalize(lo, hi)
 
 
-def plot_grid_heatmap(archive, ax=None, cmap: str = "viridis", vmin=None, vmax=None):
-    """Heatmap of a 2-D :class:`qd.GridArchive`: each cell coloured by its elite's fitness, empty = white.
+def _axes(ax):
+    return ax if ax is not None else _pyplot().subplots(figsize=(6, 5))[1]
+
+
+def _colorbar(fig, norm, cmap, axes):
+    mappable = _pyplot().cm.ScalarMappable(norm=norm, cmap=cmap)
+    return fig.colorbar(mappable, ax=axes, label="fitness")
+
+
+def _draw_image(ax, image: np.ndarray, lo, hi, dims, norm, cmap):
+    """``image (n_i, n_j)`` over the box of ``dims = (i, j)``, first index along x."""
+    (i, j) = dims
+    return ax.imshow(
+        image.T, origin="lower", extent=(lo[i], hi[i], lo[j], hi[j]), cmap=cmap, norm=norm, aspect="auto"
+    )
+
+
+def _draw_points(ax, desc: np.ndarray, fit: np.ndarray, dims, norm, cmap):
+    """Elites as points, coloured by fitness; the best are drawn last, on top."""
+    order = np.argsort(fit, kind="stable")
+    return ax.scatter(desc[order, dims[0]], desc[order, dims[1]], c=fit[order], s=6, cmap=cmap, norm=norm)
+
+
+def _label_and_limit(ax, names, dims, lo, hi):
+    (i, j) = dims
+    ax.set_xlim(lo[i], hi[i])
+    ax.set_ylim(lo[j], hi[j])
+    ax.set_xlabel(names[i])
+    ax.set_ylabel(names[j])
+
+
+def _draw_projection(ax, archive, dims, lo, hi, norm, cmap):
+    """One 2-D view: the grid's best-fitness projection as an image, or the elites as points."""
+    if _is_grid(archive):
+        return _draw_image(ax, grid_projection(archive, dims), lo, hi, dims, norm, cmap)
+    desc, fit = _elites(archive)
+    return _draw_points(ax, desc, fit, dims, norm, cmap)
+
+
+# ---------------------------------------------------------------------------------------------------- #
+# One descriptor dimension
+# ---------------------------------------------------------------------------------------------------- #
+def plot_grid_bars(archive, ax=None, descriptor_names=None, cmap: str = "viridis", vmin=None, vmax=None):
+    """Fitness along a 1-D :class:`qd.GridArchive`: one bar per filled cell, as wide as the cell, whose
+    height is the elite's fitness (from 0); empty cells have no bar. Returns the Axes.
+
+    Args:
+        archive: a grid with ``d = 1`` (``C`` cells).
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: one label for the x axis (default ``("descriptor 1",)``).
+        cmap, vmin, vmax: bar colours by fitness (see the module docstring).
 
     Raises:
-        ValueError: if the archive is not 2-D.
+        ValueError: the archive is not 1-D; ``descriptor_names`` does not have one entry.
     """
-    plt = _pyplot()
-    if len(archive.resolution) != 2:
-        raise ValueError(f"a grid heatmap needs 2 descriptor dimensions; this archive has {len(archive.resolution)}")
-    ax = ax if ax is not None else plt.subplots(figsize=(6, 5))[1]
+    _check_dim(archive, (1,), "grid bar plot")
+    names = check_descriptor_names(descriptor_names, 1)
+    ax = _axes(ax)
     filled = np.asarray(archive.filled)
-    fit = np.where(filled, np.asarray(archive.fitnesses), np.nan).reshape(archive.resolution)
-    norm = _fitness_norm(fit[np.isfinite(fit)], vmin, vmax)
-    (x0, y0), (x1, y1) = archive.lower, archive.upper
-    # Rows of ``fit`` index the first descriptor: transpose so that it runs along x.
-    image = ax.imshow(fit.T, origin="lower", extent=(x0, x1, y0, y1), cmap=cmap, norm=norm, aspect="auto")
-    ax.figure.colorbar(image, ax=ax, label="fitness")
-    ax.set_xlabel("descriptor 1")
-    ax.set_ylabel("descriptor 2")
+    fit = np.asarray(archive.fitnesses, np.float64)[filled]
+    centres = np.asarray(archive.centroids(), np.float64)[filled, 0]
+    (lo,), (hi,) = archive.lower, archive.upper
+    norm = _fitness_norm(fit, vmin, vmax)
+    colours = _pyplot().get_cmap(cmap)(norm(fit)).reshape(-1, 4)
+    ax.bar(centres, fit, width=(hi - lo) / archive.resolution[0], color=colours, edgecolor="none")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel("fitness")
     return ax
 
 
-def plot_cvt_heatmap(archive, ax=None, cmap: str = "viridis", vmin=None, vmax=None):
-    """Voronoi diagram of a 2-D :class:`qd.CVTArchive`, cells coloured by fitness, empty = white.
+def plot_fitness_strip(archive, ax=None, descriptor_names=None, cmap: str = "viridis", vmin=None, vmax=None):
+    """Fitness against the descriptor of a 1-D archive (any kind): one point per elite. Returns the Axes.
 
-    The box edges bound the outer cells: the centroids are mirrored across the four edges before
-    ``scipy.spatial.Voronoi`` so every original cell is finite and ends on the box.
+    Args:
+        archive: an archive with ``d = 1``.
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: one label for the x axis (default ``("descriptor 1",)``).
+        cmap, vmin, vmax: point colours by fitness (see the module docstring).
 
     Raises:
-        ValueError: if the archive is not 2-D.
+        ValueError: the archive is not 1-D; ``descriptor_names`` does not have one entry.
     """
-    from matplotlib.collections import PolyCollection
+    _check_dim(archive, (1,), "fitness strip")
+    names = check_descriptor_names(descriptor_names, 1)
+    ax = _axes(ax)
+    desc, fit = _elites(archive)
+    lo, hi = plot_extent(archive)
+    order = np.argsort(fit, kind="stable")
+    ax.scatter(desc[order, 0], fit[order], c=fit[order], s=8, cmap=cmap, norm=_fitness_norm(fit, vmin, vmax))
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_xlabel(names[0])
+    ax.set_ylabel("fitness")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------- #
+# Two descriptor dimensions (or two chosen ones)
+# ---------------------------------------------------------------------------------------------------- #
+def plot_grid_heatmap(
+    archive, ax=None, cmap: str = "viridis", vmin=None, vmax=None, descriptor_names=None, dims: Sequence[int] = (0, 1)
+):
+    """Heatmap of a :class:`qd.GridArchive` over descriptor dimensions ``dims = (i, j)`` (``i`` along x):
+    each cell coloured by its elite's fitness, empty = white. Returns the Axes.
+
+    With ``d = 2`` the image is the fitness grid, ``(resolution[1], resolution[0])`` pixels (rows: dimension
+    ``j`` from the bottom up). With ``d >= 3`` each pixel is the best fitness over the other dimensions
+    (:func:`grid_projection`).
+
+    Args:
+        archive: a grid with ``d >= 2``.
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: ``d`` axis labels (default ``"descriptor 1"``, ...).
+        dims: the two dimensions shown.
+        cmap, vmin, vmax: see the module docstring.
+
+    Raises:
+        ValueError: the archive is 1-D; bad ``dims``; ``descriptor_names`` without ``d`` entries.
+    """
+    d = _dim(archive)
+    if d < 2:
+        raise ValueError(f"a grid heatmap needs at least 2 descriptor dimensions; this archive has {d} (use plot_grid_bars)")
+    dims = _check_dims(dims, d)
+    names = check_descriptor_names(descriptor_names, d)
+    ax = _axes(ax)
+    lo, hi = plot_extent(archive)
+    norm = _fitness_norm(_elites(archive)[1], vmin, vmax)
+    _draw_image(ax, grid_projection(archive, dims), lo, hi, dims, norm, cmap)
+    _colorbar(ax.figure, norm, cmap, ax)
+    _label_and_limit(ax, names, dims, lo, hi)
+    return ax
+
+
+def _bounded_voronoi_cells(centroids: np.ndarray, lo, hi):
+    """Polygons (list of ``(k, 2)`` vertex arrays) of the Voronoi cells of ``centroids (C, 2)`` in the box.
+
+    The centroids are mirrored across the four edges before ``scipy.spatial.Voronoi`` so that every
+    original cell is finite and ends on the box.
+    """
     from scipy.spatial import Voronoi
 
-    plt = _pyplot()
-    centroids = np.asarray(archive.centroids, np.float64)
-    if centroids.shape[1] != 2:
-        raise ValueError(f"a CVT heatmap needs 2 descriptor dimensions; this archive has {centroids.shape[1]}")
-    ax = ax if ax is not None else plt.subplots(figsize=(6, 5))[1]
-    (x0, y0), (x1, y1) = archive.lower, archive.upper
     mirrors = [centroids]
-    for axis, edge in ((0, x0), (0, x1), (1, y0), (1, y1)):
+    for axis, edge in ((0, lo[0]), (0, hi[0]), (1, lo[1]), (1, hi[1])):
         m = centroids.copy()
         m[:, axis] = 2 * edge - m[:, axis]
         mirrors.append(m)
     vor = Voronoi(np.concatenate(mirrors))
-    polygons = [vor.vertices[vor.regions[vor.point_region[i]]] for i in range(len(centroids))]
+    return [vor.vertices[vor.regions[vor.point_region[i]]] for i in range(len(centroids))]
+
+
+def plot_cvt_heatmap(archive, ax=None, cmap: str = "viridis", vmin=None, vmax=None, descriptor_names=None):
+    """Voronoi diagram of a 2-D :class:`qd.CVTArchive`, cells coloured by fitness, empty = white. Returns
+    the Axes; ``ax.collections[0]`` holds one polygon per cell, in cell order.
+
+    Args:
+        archive: a CVT archive with ``d = 2`` (``C`` centroids).
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: two axis labels (default ``("descriptor 1", "descriptor 2")``).
+        cmap, vmin, vmax: see the module docstring.
+
+    Raises:
+        ValueError: the archive is not 2-D; ``descriptor_names`` without 2 entries.
+    """
+    from matplotlib.collections import PolyCollection
+
+    _check_dim(archive, (2,), "CVT heatmap")
+    names = check_descriptor_names(descriptor_names, 2)
+    ax = _axes(ax)
+    lo, hi = plot_extent(archive)
+    polygons = _bounded_voronoi_cells(np.asarray(archive.centroids, np.float64), lo, hi)
     filled = np.asarray(archive.filled)
-    fit = np.asarray(archive.fitnesses)
+    fit = np.asarray(archive.fitnesses, np.float64)
     norm = _fitness_norm(fit[filled], vmin, vmax)
-    colors = np.where(filled[:, None], plt.get_cmap(cmap)(norm(np.where(filled, fit, 0.0))), (1, 1, 1, 1))
-    ax.add_collection(PolyCollection(polygons, facecolors=colors, edgecolors=(0, 0, 0, 0.15), linewidths=0.3))
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    ax.figure.colorbar(sm, ax=ax, label="fitness")
-    ax.set_xlabel("descriptor 1")
-    ax.set_ylabel("descriptor 2")
+    colours = _pyplot().get_cmap(cmap)(norm(np.where(filled, fit, 0.0)))
+    colours = np.where(filled[:, None], colours, (1.0, 1.0, 1.0, 1.0))
+    ax.add_collection(PolyCollection(polygons, facecolors=colours, edgecolors=(0, 0, 0, 0.15), linewidths=0.3))
+    _colorbar(ax.figure, norm, cmap, ax)
+    _label_and_limit(ax, names, (0, 1), lo, hi)
     return ax
 
 
-def plot_elites_scatter(archive, ax=None, dims: Sequence[int] = (0, 1), cmap: str = "viridis"):
-    """Scatter of the elites' descriptors (two chosen dimensions) coloured by fitness; any archive."""
-    plt = _pyplot()
-    ax = ax if ax is not None else plt.subplots(figsize=(6, 5))[1]
-    elites = archive.elites()
-    desc, fit = elites["descriptors"], elites["fitnesses"]
-    i, j = dims if desc.shape[1] > 1 else (0, 0)
-    points = ax.scatter(desc[:, i], desc[:, j], c=fit, s=6, cmap=cmap)
-    ax.figure.colorbar(points, ax=ax, label="fitness")
-    ax.set_xlim(archive.lower[i], archive.upper[i])
-    ax.set_ylim(archive.lower[j], archive.upper[j])
-    ax.set_xlabel(f"descriptor {i + 1}")
-    ax.set_ylabel(f"descriptor {j + 1}")
+def plot_elites_scatter(
+    archive, ax=None, dims: Sequence[int] = (0, 1), cmap: str = "viridis", descriptor_names=None, vmin=None, vmax=None
+):
+    """The elites' descriptors along dimensions ``dims = (i, j)`` as points coloured by fitness; any archive
+    with ``d >= 2`` (for ``d = 1`` see :func:`plot_fitness_strip`). Returns the Axes.
+
+    The axes span the archive's bounds, or the elites' extent where the bounds are infinite
+    (:func:`plot_extent`).
+
+    Args:
+        archive: any archive with ``d >= 2``.
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: ``d`` axis labels (default ``"descriptor 1"``, ...).
+        dims: the two dimensions shown.
+        cmap, vmin, vmax: see the module docstring.
+
+    Raises:
+        ValueError: bad ``dims`` (a 1-D archive has none); ``descriptor_names`` without ``d`` entries.
+    """
+    d = _dim(archive)
+    dims = _check_dims(dims, d)
+    names = check_descriptor_names(descriptor_names, d)
+    ax = _axes(ax)
+    desc, fit = _elites(archive)
+    lo, hi = plot_extent(archive)
+    norm = _fitness_norm(fit, vmin, vmax)
+    _draw_points(ax, desc, fit, dims, norm, cmap)
+    _colorbar(ax.figure, norm, cmap, ax)
+    _label_and_limit(ax, names, dims, lo, hi)
     return ax
 
 
-def plot_archive(archive, ax=None, **kwargs):
-    """The most informative picture of any archive: grid heatmap, CVT Voronoi map, or elite scatter."""
-    if hasattr(archive, "resolution") and len(getattr(archive, "resolution", ())) == 2:
-        return plot_grid_heatmap(archive, ax=ax, **kwargs)
-    centroids = getattr(archive, "centroids", None)
-    if centroids is not None and np.asarray(centroids).shape[1] == 2:
-        return plot_cvt_heatmap(archive, ax=ax, **kwargs)
-    return plot_elites_scatter(archive, ax=ax)
+# ---------------------------------------------------------------------------------------------------- #
+# Three or more descriptor dimensions
+# ---------------------------------------------------------------------------------------------------- #
+def plot_projections(archive, descriptor_names=None, cmap: str = "viridis", vmin=None, vmax=None):
+    """Every pairwise 2-D projection of an archive with ``d >= 2``, in a ``(d - 1, d - 1)`` lower-triangular
+    grid of panels with one colour bar. Returns the Figure.
+
+    The panel in row ``j - 1``, column ``i`` (``i < j``) shows dimension ``i`` along x and ``j`` along y:
+    for a grid, the best fitness over the other dimensions in each projected cell (:func:`grid_projection`);
+    for CVT and unstructured archives, every elite as a point (the best on top). All panels share one
+    colour scale. Only the outer panels carry axis labels: the bottom row dimensions ``0 .. d - 2`` along
+    x, the left column dimensions ``1 .. d - 1`` along y. ``d (d - 1) / 2`` panels: 15 at ``d = 6``.
+
+    Args:
+        archive: any archive with ``d >= 2``.
+        descriptor_names: ``d`` axis labels (default ``"descriptor 1"``, ...).
+        cmap, vmin, vmax: see the module docstring.
+
+    Raises:
+        ValueError: a 1-D archive; ``descriptor_names`` without ``d`` entries.
+    """
+    d = _dim(archive)
+    if d < 2:
+        raise ValueError("projections need at least 2 descriptor dimensions; this archive has 1 (use plot_archive)")
+    names = check_descriptor_names(descriptor_names, d)
+    n = d - 1
+    fig, grid = _pyplot().subplots(n, n, figsize=(2.3 * n + 1.2, 2.1 * n + 0.4), squeeze=False)
+    lo, hi = plot_extent(archive)
+    norm = _fitness_norm(_elites(archive)[1], vmin, vmax)
+    rows, cols = np.tril_indices(n)
+    for row, col in zip(rows, cols):  # one panel per pair of dimensions (col, row + 1)
+        _projection_panel(grid[row, col], archive, (col, row + 1), lo, hi, norm, cmap, names, n)
+    for row, col in zip(*np.triu_indices(n, k=1)):
+        fig.delaxes(grid[row, col])
+    _colorbar(fig, norm, cmap, list(grid[rows, cols]))
+    return fig
+
+
+def _projection_panel(ax, archive, dims, lo, hi, norm, cmap, names, n):
+    _draw_projection(ax, archive, dims, lo, hi, norm, cmap)
+    _label_and_limit(ax, names, dims, lo, hi)
+    bottom, left = dims[1] == n, dims[0] == 0
+    ax.tick_params(labelbottom=bottom, labelleft=left, labelsize="small")
+    ax.xaxis.label.set_visible(bottom)
+    ax.yaxis.label.set_visible(left)
+
+
+def plot_parallel_axes(archive, ax=None, descriptor_names=None, cmap: str = "viridis", vmin=None, vmax=None):
+    """Parallel-axes plot of any archive: one polyline per elite through its ``d`` descriptor values, each
+    axis scaled to the plotted range (0 = lower bound, 1 = upper, :func:`plot_extent`), coloured by fitness
+    (the best on top). Returns the Axes; ``ax.collections[0]`` holds the ``n`` lines, ``(d, 2)`` vertices each.
+
+    Args:
+        archive: any archive (``d >= 1``).
+        ax: the Axes to draw in (default: a new figure).
+        descriptor_names: ``d`` tick labels of the axes (default ``"descriptor 1"``, ...).
+        cmap, vmin, vmax: see the module docstring.
+
+    Raises:
+        ValueError: ``descriptor_names`` without ``d`` entries.
+    """
+    from matplotlib.collections import LineCollection
+
+    d = _dim(archive)
+    names = check_descriptor_names(descriptor_names, d)
+    ax = ax if ax is not None else _pyplot().subplots(figsize=(1.4 * d + 2.5, 4))[1]
+    desc, fit = _elites(archive)
+    lo, hi = plot_extent(archive)
+    order = np.argsort(fit, kind="stable")
+    scaled = (desc[order] - lo) / (hi - lo)  # (n, d)
+    xs = np.broadcast_to(np.arange(d, dtype=np.float64), scaled.shape)
+    norm = _fitness_norm(fit, vmin, vmax)
+    lines = LineCollection(np.stack([xs, scaled], axis=-1), cmap=cmap, norm=norm, linewidths=0.6, alpha=0.7)
+    lines.set_array(fit[order])
+    ax.add_collection(lines)
+    ax.set_xticks(np.arange(d), names, rotation=20, ha="right")
+    ax.set_xlim(-0.25, d - 0.75)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("position in the plotted range")
+    _colorbar(ax.figure, norm, cmap, ax)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------- #
+# Any archive
+# ---------------------------------------------------------------------------------------------------- #
+def plot_archive(archive, ax=None, descriptor_names=None, **kwargs):
+    """The most informative picture of any archive, by descriptor dimension ``d`` and kind.
+
+    - ``d = 1``: :func:`plot_grid_bars` (grid) or :func:`plot_fitness_strip` (CVT, unstructured): Axes;
+    - ``d = 2``: :func:`plot_grid_heatmap`, :func:`plot_cvt_heatmap` or :func:`plot_elites_scatter`
+      (unstructured): Axes;
+    - ``d >= 3``: :func:`plot_projections`: a **Figure** (one panel per pair of dimensions). Use
+      ``fig = out if isinstance(out, matplotlib.figure.Figure) else out.figure`` to save either.
+
+    Args:
+        archive: a :class:`qd.GridArchive`, :class:`qd.CVTArchive` or :class:`qd.UnstructuredArchive` (any
+            ``d``, bounded or not, empty or not).
+        ax: the Axes to draw in (``d <= 2``; default: a new figure).
+        descriptor_names: ``d`` axis labels, e.g. a task's ``descriptor_names`` (default ``"descriptor i"``).
+        **kwargs: ``cmap``, ``vmin``, ``vmax`` (see the module docstring).
+
+    Raises:
+        ValueError: ``ax`` given for ``d >= 3`` (draw one projection with :func:`plot_grid_heatmap` /
+            :func:`plot_elites_scatter` and ``dims``, or use :func:`plot_parallel_axes`);
+            ``descriptor_names`` without ``d`` entries.
+    """
+    d = _dim(archive)
+    if d >= 3:
+        if ax is not None:
+            raise ValueError(
+                f"a {d}-D archive is drawn as a grid of {d * (d - 1) // 2} panels, not in one Axes: pass ax=None, "
+                "or draw one projection with plot_grid_heatmap / plot_elites_scatter(dims=(i, j)), "
+                "or use plot_parallel_axes"
+            )
+        return plot_projections(archive, descriptor_names=descriptor_names, **kwargs)
+    if d == 1:
+        draw = plot_grid_bars if _is_grid(archive) else plot_fitness_strip
+    elif _is_grid(archive):
+        draw = plot_grid_heatmap
+    else:
+        draw = plot_cvt_heatmap if _is_cvt(archive) else plot_elites_scatter
+    return draw(archive, ax=ax, descriptor_names=descriptor_names, **kwargs)
 
 
 DEFAULT_CURVES = ("qd_score", "coverage", "max_fitness", "mean_fitness")

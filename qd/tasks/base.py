@@ -7,7 +7,7 @@ extras. Algorithms depend only on this contract, never on how a task computes it
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Tuple
+from typing import Any, Optional, Protocol, Sequence, Tuple
 
 import jax
 from flax import struct
@@ -36,10 +36,14 @@ class Task(Protocol):
     Attributes:
         descriptor_bounds: ``(lower, upper)``, two tuples of length ``d``.
         qd_offset: a fitness lower bound, used as the archive's QD-score offset.
+        descriptor_names: ``d`` axis labels, what each descriptor dimension measures, with its unit (e.g.
+            ``("final torso x (m)", "final torso y (m)")``). Optional: read it with
+            :func:`descriptor_names`, which falls back to ``"descriptor 1"``, ... for tasks without one.
     """
 
     descriptor_bounds: Tuple[Tuple[float, ...], Tuple[float, ...]]
     qd_offset: float
+    descriptor_names: Tuple[str, ...]
 
     def evaluate(self, genotypes: Any, key: jax.Array) -> Evaluation:
         """Score a batch (pytree with leading axis ``B``); pure and jittable."""
@@ -48,3 +52,41 @@ class Task(Protocol):
     def initial_genotypes(self, key: jax.Array, n: int) -> Any:
         """``n`` random genotypes to seed an archive (pytree with leading axis ``n``)."""
         ...
+
+
+def default_descriptor_names(d: int) -> Tuple[str, ...]:
+    """``("descriptor 1", ..., "descriptor d")``: the labels of unnamed descriptor axes.
+
+    Raises:
+        ValueError: ``d`` is not a positive integer.
+    """
+    if isinstance(d, bool) or int(d) != d or d < 1:
+        raise ValueError(f"the number of descriptor dimensions must be a positive integer; got {d!r}")
+    return tuple(f"descriptor {i + 1}" for i in range(int(d)))
+
+
+def check_descriptor_names(names: Optional[Sequence[str]], d: int) -> Tuple[str, ...]:
+    """``names`` as a tuple of ``d`` strings, or :func:`default_descriptor_names` when ``names`` is None.
+
+    Raises:
+        ValueError: ``names`` is a single string, or does not have ``d`` entries.
+    """
+    if names is None:
+        return default_descriptor_names(d)
+    if isinstance(names, str):
+        raise ValueError(f"descriptor_names must be a sequence of {d} strings, not the single string {names!r}")
+    names = tuple(str(n) for n in names)
+    if len(names) != d:
+        raise ValueError(f"descriptor_names has {len(names)} entries {names} but the descriptors have {d} dimensions")
+    return names
+
+
+def descriptor_names(task: Any, d: int) -> Tuple[str, ...]:
+    """The ``d`` descriptor axis labels of ``task``: its ``descriptor_names`` if it has them, else
+    ``("descriptor 1", ..., "descriptor d")`` (plain evaluate functions, tasks without names).
+
+    Raises:
+        ValueError: the task's names do not have ``d`` entries (``d`` is the archive's dimension: an
+            archive built for another descriptor than the task's).
+    """
+    return check_descriptor_names(getattr(task, "descriptor_names", None), d)

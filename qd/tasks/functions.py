@@ -52,6 +52,11 @@ class Arm:
         return -0.5  # the lowest fitness
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the end-effector position, scaled to ``[0, 1]`` (0.5 = the arm's base)."""
+        return ("end-effector x", "end-effector y")
+
+    @property
     def genotype_bounds(self) -> Tuple[float, float]:
         return 0.0, 1.0
 
@@ -109,6 +114,11 @@ class _ShiftedFunction:
     @property
     def qd_offset(self) -> float:
         return 0.0
+
+    @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels of :func:`clipped_sum_descriptors`: sums of the clipped first and second halves of ``x``."""
+        return ("clipped sum of x, first half", "clipped sum of x, second half")
 
     def initial_genotypes(self, key: jax.Array, n: int) -> jax.Array:
         """``(n, D)`` zeros, the CMA-ME papers' starting point."""

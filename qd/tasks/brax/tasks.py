@@ -138,6 +138,22 @@ class BraxTask:
         return (lo, lo), (hi, hi)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels, one per descriptor dimension: ``"<foot> contact fraction"`` for each foot (uni; the
+        foot link's name in Brax's model; ant's unnamed lower legs by the leg bodies of ``ant.xml``:
+        ``front_left_leg``, ``front_right_leg``, ``back_leg``, ``right_back_leg``), ``("final torso x (m)",
+        "final torso y (m)")`` (omni)."""
+        if self.descriptor_kind == "final_xy":
+            return ("final torso x (m)", "final torso y (m)")
+        feet = {
+            "hopper_uni": ("foot",),
+            "walker2d_uni": ("foot", "foot_left"),
+            "halfcheetah_uni": ("back foot (bfoot)", "front foot (ffoot)"),
+            "ant_uni": ("front_left_leg foot", "front_right_leg foot", "back_leg foot", "right_back_leg foot"),
+        }.get(self.name, tuple(f"foot {i + 1}" for i in range(self.descriptor_dim)))
+        return tuple(f"{foot} contact fraction" for foot in feet)
+
+    @property
     def qd_offset(self) -> float:
         """``-reward_offset * episode_length`` (see the module docstring)."""
         return -float(self.reward_offset) * self.episode_length

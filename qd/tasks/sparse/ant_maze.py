@@ -236,6 +236,11 @@ class AntMaze(SparseTask):
         return (-0.5, -0.5), (0.5, 0.5)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the final torso position in arena widths from the arena's centre, ``(x - 5 m) / 70 m``."""
+        return ("final torso (x - 5 m) / 70 m", "final torso (y - 5 m) / 70 m")
+
+    @property
     def goal_centres(self):
         """``(2, 2) float32`` goal centres in descriptor units."""
         return (_GOALS - BD_OFFSET) / BD_SCALE

@@ -112,6 +112,11 @@ class Curling(SparseTask):
         return (-1.35, -1.35), (1.35, 1.35)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the ball's final position on the table (metres, origin at the table's centre)."""
+        return ("final ball x (m)", "final ball y (m)")
+
+    @property
     def goal_centres(self):
         return _GOALS
 

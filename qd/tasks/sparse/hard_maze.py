@@ -108,6 +108,11 @@ class HardMaze(SparseTask):
         return (0.0, 0.0), (1.0, 1.0)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the robot's final position over the 600 px world, image coordinates (``y`` down)."""
+        return ("final robot x / 600 px", "final robot y / 600 px (down)")
+
+    @property
     def goal_centres(self):
         return _GOALS / WORLD
 

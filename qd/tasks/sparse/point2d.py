@@ -44,6 +44,11 @@ class Point2D(SparseTask):
         return (-1.0, -1.0), (1.0, 1.0)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the point's final position (unitless, in ``[-1, 1]``)."""
+        return ("final x", "final y")
+
+    @property
     def goal_centres(self):
         return _BOX_CENTRES
 

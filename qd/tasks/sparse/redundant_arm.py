@@ -379,6 +379,11 @@ class RedundantArm(SparseTask):
         return (0.0, 0.0), (1.0, 1.0)
 
     @property
+    def descriptor_names(self) -> Tuple[str, ...]:
+        """Axis labels: the end-effector's final position in the arena ``[0, 1]^2`` (unit = the arm's length)."""
+        return ("final end-effector x", "final end-effector y")
+
+    @property
     def goal_centres(self):
         return _GOALS
 
