@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from qd import AddResult, Archive
+from qd.algorithms import checks
 
 Genotype = Any
 
@@ -25,13 +26,26 @@ Genotype = Any
 class Emitter:
     """Base class. Subclasses set ``batch_size`` and implement ``ask`` (and ``init``/``tell`` if stateful).
 
+    Configuration is checked at construction (subclasses' ``__post_init__`` call this one first).
+
     Attributes:
-        batch_size: static number ``B`` of genotypes produced by each ``ask``.
-        clip: static ``(low, high)`` bounds applied to every produced gene, or None.
+        batch_size: static number ``B`` of genotypes produced by each ``ask`` (a positive integer).
+        clip: static ``(low, high)`` bounds applied to every produced gene, or None; ``low < high``, either
+            may be infinite (``(0.0, inf)``); stored as a tuple of two floats.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive integer; ``clip`` is not None nor a pair of numbers
+            (not NaN) with ``low < high`` (``clip=1.0``, ``clip=(1, 0)``).
     """
 
     batch_size: int = struct.field(pytree_node=False, default=64)
     clip: Optional[Tuple[float, float]] = struct.field(pytree_node=False, default=None)
+
+    def __post_init__(self):
+        name = type(self).__name__
+        # Frozen dataclass: normalise in place (a hashable tuple of floats, a plain int).
+        object.__setattr__(self, "batch_size", checks.check_positive_int(f"{name}: batch_size", self.batch_size))
+        object.__setattr__(self, "clip", checks.check_clip(f"{name}: clip", self.clip))
 
     def init(self, key: jax.Array, archive: Archive) -> Any:
         """The initial emitter state (None for stateless emitters)."""
@@ -60,7 +74,6 @@ class Emitter:
         return jax.tree_util.tree_map(lambda g: jnp.clip(g, low, high), genotypes)
 
 
-def check_positive(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value > 0`` (host-side configuration check)."""
-    if not value > 0:
-        raise ValueError(f"{name} must be positive; got {value}")
+def check_positive(name: str, value: float) -> float:
+    """``value`` as a float; raises ``ValueError`` unless it is a positive, finite number (host-side check)."""
+    return checks.check_positive(name, value)

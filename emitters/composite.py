@@ -6,9 +6,11 @@ from typing import Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from emitters.base import Emitter
+from qd.algorithms import checks
 
 
 @struct.dataclass
@@ -19,21 +21,57 @@ class CompositeEmitter(Emitter):
     the ``AddResult``). Build it with :meth:`create`.
 
     Attributes:
-        emitters: static tuple of emitters.
+        emitters: static tuple of emitters (each with ``batch_size``, ``init``, ``ask`` and ``tell``).
+        batch_size: the sum of the members' batch sizes.
+
+    Raises:
+        ValueError: no member; a member that is not an emitter or whose ``batch_size`` is not a positive
+            integer; ``batch_size`` given and different from the members' sum; ``clip`` given (each member
+            clips its own proposals).
     """
 
     emitters: Tuple[Emitter, ...] = struct.field(pytree_node=False, default=())
+
+    def __post_init__(self):
+        super().__post_init__()
+        members = self.emitters
+        if isinstance(members, (list, tuple)):
+            members = tuple(members)
+        else:
+            raise ValueError(f"CompositeEmitter: emitters must be a tuple of emitters; got {members!r}")
+        if not members:
+            raise ValueError("CompositeEmitter needs at least one emitter")
+        for i, e in enumerate(members):
+            missing = [a for a in ("batch_size", "init", "ask", "tell") if not hasattr(e, a)]
+            if missing or isinstance(e, type):
+                raise ValueError(
+                    f"CompositeEmitter: member {i} ({e!r}) is not an emitter (an instance with batch_size, init, "
+                    f"ask and tell)"
+                )
+            checks.check_positive_int(f"CompositeEmitter: member {i} ({type(e).__name__}) batch_size", e.batch_size)
+        total = sum(int(e.batch_size) for e in members)
+        if self.batch_size != total:
+            raise ValueError(
+                f"CompositeEmitter: batch_size={self.batch_size} but the members' batch sizes sum to {total}; "
+                "build it with CompositeEmitter.create(*emitters)"
+            )
+        if self.clip is not None:
+            raise ValueError("CompositeEmitter: clip is not applied to the members' proposals; give each member its clip")
+        object.__setattr__(self, "emitters", members)
 
     @classmethod
     def create(cls, *emitters: Emitter) -> "CompositeEmitter":
         """Compose ``emitters``; ``batch_size`` is the sum of theirs.
 
         Raises:
-            ValueError: if no emitter is given.
+            ValueError: if no emitter is given, or a member is not an emitter (see the class).
         """
         if not emitters:
             raise ValueError("CompositeEmitter needs at least one emitter")
-        return cls(batch_size=sum(e.batch_size for e in emitters), emitters=tuple(emitters))
+        # Members are checked by __post_init__; a bad one must not make the sum fail first.
+        sizes = [getattr(e, "batch_size", None) for e in emitters]
+        total = sum(int(b) for b in sizes if isinstance(b, (int, np.integer)) and not isinstance(b, bool) and b > 0)
+        return cls(batch_size=max(total, 1), emitters=tuple(emitters))
 
     def _slices(self):
         start = 0

@@ -37,8 +37,8 @@ class GaussianEmitter(Emitter):
     sigma: float = struct.field(pytree_node=False, default=0.1)
 
     def __post_init__(self):
-        check_positive("sigma", self.sigma)
-        check_positive("batch_size", self.batch_size)
+        super().__post_init__()
+        object.__setattr__(self, "sigma", check_positive(f"{type(self).__name__}: sigma", self.sigma))
 
     def ask(self, state, archive, key):
         """``B`` mutated copies of uniformly sampled elites (pytree with leading axis ``B``)."""

@@ -27,9 +27,9 @@ class IsoLineEmitter(Emitter):
     line_sigma: float = struct.field(pytree_node=False, default=0.2)
 
     def __post_init__(self):
-        check_positive("iso_sigma", self.iso_sigma)
-        check_positive("line_sigma", self.line_sigma)
-        check_positive("batch_size", self.batch_size)
+        super().__post_init__()
+        object.__setattr__(self, "iso_sigma", check_positive(f"{type(self).__name__}: iso_sigma", self.iso_sigma))
+        object.__setattr__(self, "line_sigma", check_positive(f"{type(self).__name__}: line_sigma", self.line_sigma))
 
     def ask(self, state, archive, key):
         """``B`` children of pairs of uniformly sampled elites (pytree with leading axis ``B``)."""

@@ -37,8 +37,9 @@ def test_ns_counts_evaluations_and_fills_the_archive_by_policy(ns_run):
     _, _, state, metrics, m0 = ns_run
     assert int(m0["num_evaluations"]) == 50
     np.testing.assert_array_equal(metrics["num_evaluations"], 50 + 100 * np.arange(1, GENS + 1))
-    np.testing.assert_array_equal(metrics["archive_size"], 5 * np.arange(1, GENS + 1))  # 5 random per generation
-    assert metrics["archive_overflow"][-1] == 0
+    np.testing.assert_array_equal(metrics["novelty_archive_size"], 5 * np.arange(1, GENS + 1))  # 5 random per generation
+    np.testing.assert_allclose(metrics["novelty_archive_fill"], np.arange(1, GENS + 1) / GENS, rtol=1e-6)  # capacity 5 * GENS
+    assert metrics["novelty_archive_overflow"][-1] == 0
     assert jax.tree_util.tree_leaves(state.population)[0].shape == (50, TASK.num_params)
     assert float(jnp.max(jnp.abs(state.population))) <= 5.0
 

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from qd.algorithms.checks import batch_size, check_not_consumed, checked_evaluate, checked_evaluation, function_name
 from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import archive_metrics
@@ -75,8 +76,22 @@ class MAPElites:
             ``jax.Device``; see :mod:`qd.parallel`); the rest of the state is replicated on them. None
             (default): one device.
 
+    Metrics (``init``, ``step``, ``tell``: a dict of scalars; ``scan`` / ``run``: one value per iteration),
+    with the default ``metrics_fn`` (:func:`qd.archive_metrics` of the archive):
+
+    - ``qd_score`` (float32): sum over elites of ``fitness - qd_offset``;
+    - ``coverage`` (float32 in ``[0, 1]``): filled cells / cells of the archive (its own grid or
+      centroids, not a ground-truth grid);
+    - ``max_fitness``, ``mean_fitness`` (float32): over the elites (``-inf`` and ``0`` when empty);
+    - ``num_elites`` (int32);
+    - ``num_evaluations`` (int32): candidates evaluated so far, the initial batch included;
+    - ``iteration`` (int32): iterations done (``0`` after the initial batch, ``-1`` while it is pending).
+
+    A custom ``metrics_fn`` replaces the first five; ``num_evaluations`` and ``iteration`` are always there.
+
     Raises:
         ValueError: ``devices`` names more devices than there are.
+        TypeError: ``emitter`` lacks ``batch_size`` / ``init`` / ``ask`` / ``tell``, or ``evaluate`` is not callable.
 
     Example::
 
@@ -93,9 +108,15 @@ class MAPElites:
         compiler_options: Optional[Dict[str, Any]] = None,
         devices: Any = None,
     ):
+        for attr in ("batch_size", "init", "ask", "tell"):
+            if not hasattr(emitter, attr):
+                raise TypeError(f"MAPElites: the emitter {emitter!r} has no {attr!r}; see the emitters package")
+        if evaluate is not None and not callable(evaluate):
+            raise TypeError(f"MAPElites: evaluate must be a function (genotypes, key) -> Evaluation; got {evaluate!r}")
         self.emitter = emitter
         self.population = PopulationSharding(devices)
-        self.evaluate = None if evaluate is None else self.population.shard(evaluate)
+        self._source = None if evaluate is None else f"the evaluate function {function_name(evaluate)}"
+        self.evaluate = None if evaluate is None else self.population.shard(checked_evaluate(evaluate))
         self.metrics_fn = metrics_fn
         self._init = jax.jit(self._init_impl)
         self._init_lazy = jax.jit(self._init_lazy_impl)
@@ -105,6 +126,11 @@ class MAPElites:
         self._tell = jax.jit(self._tell_impl, donate_argnums=0)
 
     # ---------------------------------------------------------------------------------------- #
+    def _evaluate(self, genotypes, key, archive) -> Evaluation:
+        """``self.evaluate`` with its output checked against the batch and the archive's ``d`` (trace time)."""
+        batch = int(jax.tree_util.tree_leaves(genotypes)[0].shape[0])
+        return checked_evaluation(self.evaluate(genotypes, key), batch, archive.descriptor_dim, self._source)
+
     def _metrics(self, state: MAPElitesState) -> Dict[str, jax.Array]:
         metrics = dict(self.metrics_fn(state.archive))
         metrics["num_evaluations"] = state.num_evaluations
@@ -154,11 +180,16 @@ class MAPElites:
             archive with ``iteration == -1``, and the initial batch's metrics come with iteration 0.
 
         Raises:
-            ValueError: no ``evaluate`` function was given; ``lazy=True`` with a batch whose structure, shapes
-                or dtypes differ from the emitter's proposals; a batch that does not fit the archive.
+            ValueError: no ``evaluate`` function was given; an empty batch (leading axis 0) or leaves with
+                different leading axes; ``lazy=True`` with a batch whose structure, shapes or dtypes differ
+                from the emitter's proposals; a batch that does not fit the archive; (when the batch is
+                evaluated: at once, or at iteration 0 of a lazy start) ``evaluate``'s fitnesses are not
+                ``(N,)`` or its descriptors not ``(N, d)`` with the archive's ``d``.
+            TypeError: ``evaluate`` returns something other than a :class:`qd.Evaluation`.
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.init needs an evaluate function; use init_with_evaluation")
+        batch_size(initial_genotypes, "MAPElites.init")
         matches = self._matches_proposals(archive, initial_genotypes, key)
         if lazy and not matches:
             raise ValueError(
@@ -183,7 +214,7 @@ class MAPElites:
 
     def _init_and_evaluate_impl(self, archive, genotypes, key):
         k_eval, key = jax.random.split(key)
-        return self._init_impl(archive, genotypes, self.evaluate(genotypes, k_eval), key)
+        return self._init_impl(archive, genotypes, self._evaluate(genotypes, k_eval, archive), key)
 
     def init_with_evaluation(
         self, archive: Archive, genotypes: Any, evaluation: Evaluation, key: jax.Array
@@ -191,9 +222,24 @@ class MAPElites:
         """Like an eager :meth:`init` with scores computed by the caller (for evaluations outside JAX).
 
         Uses the same key schedule as ``init(..., lazy=False)``, so both give the same run for the same scores.
+
+        Args:
+            archive: an empty (or pre-filled) archive with ``d`` descriptor dimensions.
+            genotypes: pytree, leading axis ``N >= 1``.
+            evaluation: their scores, a :class:`qd.Evaluation` with fitnesses ``(N,)`` and descriptors
+                ``(N, d)`` (arrays or numpy; cast to float32).
+            key: PRNG key of the run.
+
+        Raises:
+            ValueError: an empty batch or leaves with different leading axes; scores of the wrong shape.
+            TypeError: ``evaluation`` is not a :class:`qd.Evaluation`.
         """
+        batch = batch_size(genotypes, "MAPElites.init_with_evaluation", "genotypes")
+        evaluation = checked_evaluation(
+            evaluation, batch, archive.descriptor_dim, "MAPElites.init_with_evaluation: the evaluation given"
+        )
         _, key = jax.random.split(key)
-        state, metrics = self._init(archive, genotypes, _as_evaluation(evaluation), key)
+        state, metrics = self._init(archive, genotypes, evaluation, key)
         return self.population.place(state), metrics
 
     # ---------------------------------------------------------------------------------------- #
@@ -233,7 +279,7 @@ class MAPElites:
         """
         key, k_ask, k_eval = jax.random.split(state.key, 3)
         genotypes = self._propose(state, k_ask)
-        evaluation = self.evaluate(genotypes, k_eval)
+        evaluation = self._evaluate(genotypes, k_eval, state.archive)
         return self._apply(state, genotypes, evaluation, key, k_ask)
 
     def _scan_impl(self, state, num_iterations):
@@ -242,21 +288,27 @@ class MAPElites:
     def scan(self, state: MAPElitesState, num_iterations: int) -> Tuple[MAPElitesState, Dict]:
         """Run ``num_iterations`` iterations in one compiled ``lax.scan`` (the initial batch first if pending).
 
-        One program is compiled per distinct ``num_iterations``. The input ``state`` is donated (its buffers
-        are reused): use only the returned state afterwards. With several ``devices`` the state is first
-        placed on them (a no-op when it already is; a state loaded from a checkpoint is not), so that every
-        call sees the same placement and nothing recompiles.
+        One program is compiled per distinct ``num_iterations``. The input ``state`` is consumed: its buffers
+        are donated to the returned state, so use only the returned state afterwards (passing the old one
+        again raises ``ValueError``; copy it first, ``jax.tree_util.tree_map(jnp.copy, state)``, to keep
+        it). With several ``devices`` the state is first placed on them (a no-op when it already is; a
+        state loaded from a checkpoint is not), so that every call sees the same placement and nothing
+        recompiles.
 
         Returns:
-            ``(state, metrics)`` where each metric has shape ``(num_iterations,)``.
+            ``(state, metrics)`` where each metric has shape ``(num_iterations,)`` (keys: see the class).
 
         Raises:
-            ValueError: no evaluate function, or ``num_iterations < 1``.
+            ValueError: no evaluate function; ``num_iterations < 1``; ``state`` was consumed by an earlier
+                ``run`` / ``scan`` / ``tell``; (at trace time) ``evaluate``'s fitnesses are not ``(B,)`` or its
+                descriptors not ``(B, d)`` with the archive's ``d``.
+            TypeError: (at trace time) ``evaluate`` returns something other than a :class:`qd.Evaluation`.
         """
         if self.evaluate is None:
             raise ValueError("MAPElites.scan needs an evaluate function")
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
+        check_not_consumed(state, "MAPElites.scan", _CALLS)
         return self._scan(self.population.place(state), int(num_iterations))
 
     def run(
@@ -274,10 +326,17 @@ class MAPElites:
         for expensive evaluations such as Brax rollouts, where a host call per iteration costs nothing) a
         single program runs every iteration, the initial batch included.
 
+        The input ``state`` is consumed (its buffers are donated, as in :meth:`scan`): continue from the
+        returned state.
+
         Returns:
             ``(state, metrics)`` with every metric a numpy array of shape ``(num_iterations,)``, or
             ``(num_iterations + 1,)`` with iteration 0 first when the initial batch was pending.
+
+        Raises:
+            ValueError: as :meth:`scan` (a consumed ``state`` among them); ``chunk_size < 1``.
         """
+        check_not_consumed(state, "MAPElites.run", _CALLS)
         pending = state.pending
         first = 1 if pending else None
         return run_in_chunks(self.scan, state, int(num_iterations) + pending, chunk_size, callback, first)
@@ -293,7 +352,11 @@ class MAPElites:
 
         The state is returned unchanged (asking twice proposes the same batch); :meth:`tell` advances it.
         A pending initial batch is proposed first.
+
+        Raises:
+            ValueError: ``state`` was consumed by an earlier ``run`` / ``scan`` / ``tell``.
         """
+        check_not_consumed(state, "MAPElites.ask", _CALLS)
         return self._ask(state), state
 
     def _tell_impl(self, state, genotypes, evaluation):
@@ -310,16 +373,28 @@ class MAPElites:
     ) -> Tuple[MAPElitesState, Dict]:
         """Insert externally computed scores ``(B,)`` and ``(B, d)`` for the genotypes from :meth:`ask`.
 
+        Args:
+            state: the state :meth:`ask` returned; consumed (its buffers are donated).
+            genotypes: the batch :meth:`ask` proposed (pytree, leading axis ``B``).
+            fitnesses: ``(B,)`` real numbers (array, numpy or list; cast to float32).
+            descriptors: ``(B, d)`` with the archive's ``d``.
+            extras: per-candidate pytree (leading axis ``B``) when the archive stores extras, else None.
+
         Returns:
-            ``(state, metrics)``. The input state is donated.
+            ``(state, metrics)``.
+
+        Raises:
+            ValueError: ``state`` was consumed by an earlier ``run`` / ``scan`` / ``tell``; an empty batch or
+                genotype leaves with different leading axes; scores whose shapes do not match the batch and
+                the archive.
         """
-        evaluation = _as_evaluation(Evaluation(fitnesses, descriptors, extras))
+        check_not_consumed(state, "MAPElites.tell", _CALLS)
+        batch = batch_size(genotypes, "MAPElites.tell", "genotypes")
+        evaluation = checked_evaluation(
+            Evaluation(fitnesses, descriptors, extras), batch, state.archive.descriptor_dim,
+            "MAPElites.tell: the scores given",
+        )
         return self._tell(state, genotypes, evaluation)
 
 
-def _as_evaluation(evaluation: Evaluation) -> Evaluation:
-    return Evaluation(
-        fitnesses=jnp.asarray(evaluation.fitnesses, jnp.float32),
-        descriptors=jnp.asarray(evaluation.descriptors, jnp.float32),
-        extras=evaluation.extras,
-    )
+_CALLS = "run/scan/tell"

@@ -17,9 +17,10 @@ One generation of :class:`NoveltySearch` (all on device, jittable; ``P`` parents
 6. (mu + lambda) survival: the ``P`` most novel of ``P u O`` become the next parents.
 
 :meth:`NoveltySearch.scan` runs generations in one ``lax.scan``; :meth:`NoveltySearch.run` calls it in
-chunks. Metrics per generation: the archive's QD metrics (``coverage`` = archive fill fraction, ...), the
-ground-truth ``gt_coverage``, ``uniformity``, ``reward_areas_found``, ``best_reward_area_<i>``, the
-archive's ``archive_size`` / ``archive_overflow``, and ``num_evaluations`` (the x-axis of every curve).
+chunks; both consume (donate) their input state. The metric keys of each algorithm are listed in its class
+docstring: the exploration is measured on the ground truth (``gt_coverage``, ...), and the novelty archive's
+own fill is ``novelty_archive_fill``, never "coverage" (a novelty archive of 16k slots filled 5 per
+generation is 1.5% full when the ground truth is 92% covered).
 
 Tasks must put ``"gt_descriptor"`` (``(B, 2)``) and ``"reward_area"`` (``(B,)``) in ``Evaluation.extras``
 for the exploration metrics (the sparse tasks do); otherwise the descriptor and "no area" are used.
@@ -35,6 +36,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from qd.algorithms.checks import (
+    batch_size,
+    check_clip,
+    check_not_consumed,
+    check_positive,
+    check_positive_int,
+    checked_evaluate,
+    checked_evaluation,
+    function_name,
+)
 from qd.algorithms.chunks import run_in_chunks
 from qd.archives.base import Archive
 from qd.metrics import ExplorationStats, archive_metrics, exploration_init, exploration_metrics, exploration_update
@@ -46,6 +57,18 @@ from qd.tasks.base import Evaluation
 
 def _batch_size(tree) -> int:
     return int(jax.tree_util.tree_leaves(tree)[0].shape[0])
+
+
+def _checked_evaluate(evaluate: Any, where: str) -> Tuple[Callable, str]:
+    if not callable(evaluate):
+        raise TypeError(f"{where}: evaluate must be a function (genotypes, key) -> Evaluation; got {evaluate!r}")
+    return checked_evaluate(evaluate), f"the evaluate function {function_name(evaluate)}"
+
+
+def _check_reward_areas(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{where}: num_reward_areas must be an integer >= 0; got {value!r}")
+    return int(value)
 
 
 def _ground_truth(evaluation: Evaluation):
@@ -97,6 +120,28 @@ class NoveltySearch:
         devices: split each generation's evaluation over these devices, the rest of the state replicated on
             them (see :class:`qd.MAPElites` and :mod:`qd.parallel`); None: one device.
 
+    Metrics (``init`` / ``step``: a dict of scalars; ``scan`` / ``run``: one value per generation):
+
+    - ``gt_coverage`` (float32 in ``[0, 1]``): cells of the ``coverage_resolution``-squared ground-truth grid
+      reached by any agent evaluated so far (the exploration measure to compare methods by);
+    - ``uniformity`` (float32), ``reward_areas_found`` (int32), ``best_reward_area_<i>`` (float32, one per
+      reward area ``i < num_reward_areas``): see :func:`qd.metrics.exploration_metrics`;
+    - ``novelty_archive_size`` (int32): agents stored in the novelty archive ``A``;
+    - ``novelty_archive_fill`` (float32 in ``[0, 1]``): ``novelty_archive_size / capacity`` (how full ``A``
+      is; not a coverage of anything);
+    - ``novelty_archive_overflow`` (int32): candidates ``A`` dropped because it was full (0 for archives
+      that do not count them);
+    - ``reward_archive_size`` (int32), only with a reward archive;
+    - ``mean_population_fitness`` (float32): mean reward of the ``P`` parents;
+    - ``num_evaluations`` (int32): agents evaluated so far, the initial population included;
+    - ``iteration`` (int32): generations done (0 after ``init``).
+
+    Raises:
+        ValueError: ``offspring_per_parent``, ``num_neighbors`` or ``coverage_resolution`` is not a positive
+            integer; ``sigma`` is not positive and finite; ``genotype_bounds`` is not None nor ``(low, high)``
+            with ``low < high``; ``num_reward_areas < 0``; ``ground_truth_bounds`` is not 2-D.
+        TypeError: ``evaluate`` is not callable.
+
     Example::
 
         task = Curling()
@@ -119,29 +164,32 @@ class NoveltySearch:
         compiler_options: Optional[Dict[str, Any]] = None,
         devices: Any = None,
     ):
-        if int(offspring_per_parent) < 1:
-            raise ValueError(f"offspring_per_parent must be positive; got {offspring_per_parent}")
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive; got {sigma}")
+        where = "NoveltySearch"
+        self.offspring_per_parent = check_positive_int("NoveltySearch: offspring_per_parent", offspring_per_parent)
+        self.sigma = check_positive("NoveltySearch: sigma", sigma)
+        self.genotype_bounds = check_clip("NoveltySearch: genotype_bounds", genotype_bounds)
+        self.num_neighbors = check_positive_int("NoveltySearch: num_neighbors", num_neighbors)
+        self.coverage_resolution = check_positive_int("NoveltySearch: coverage_resolution", coverage_resolution)
+        self.num_reward_areas = _check_reward_areas(where, num_reward_areas)
+        checked, self._source = _checked_evaluate(evaluate, where)
         self.population = PopulationSharding(devices)
-        self.evaluate = self.population.shard(evaluate)
+        self.evaluate = self.population.shard(checked)
         self.gt_lower, self.gt_upper = tuple(ground_truth_bounds[0]), tuple(ground_truth_bounds[1])
-        self.num_reward_areas = int(num_reward_areas)
-        self.offspring_per_parent = int(offspring_per_parent)
-        self.sigma = float(sigma)
-        self.genotype_bounds = genotype_bounds
-        self.num_neighbors = int(num_neighbors)
-        self.coverage_resolution = int(coverage_resolution)
+        exploration_init(self.gt_lower, self.gt_upper, self.num_reward_areas, self.coverage_resolution)  # checks
         self._init = jax.jit(self._init_impl, compiler_options=compiler_options)
         self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
 
     # ---------------------------------------------------------------------------------------- #
+    def _evaluate(self, genotypes, key, archive) -> Evaluation:
+        return checked_evaluation(self.evaluate(genotypes, key), _batch_size(genotypes), archive.descriptor_dim, self._source)
+
     def _metrics(self, state: NoveltySearchState) -> Dict[str, jax.Array]:
-        metrics = dict(archive_metrics(state.archive))
-        metrics.update(exploration_metrics(state.exploration))
-        metrics["archive_size"] = state.archive.num_elites
+        metrics = dict(exploration_metrics(state.exploration))
+        size = state.archive.num_elites
+        metrics["novelty_archive_size"] = size
+        metrics["novelty_archive_fill"] = (size / state.archive.capacity).astype(jnp.float32)
         overflow = getattr(state.archive, "num_overflow", None)
-        metrics["archive_overflow"] = jnp.zeros((), jnp.int32) if overflow is None else overflow
+        metrics["novelty_archive_overflow"] = jnp.zeros((), jnp.int32) if overflow is None else overflow
         if state.reward_archive is not None:
             metrics["reward_archive_size"] = state.reward_archive.num_elites
         metrics["mean_population_fitness"] = jnp.mean(state.fitnesses)
@@ -151,7 +199,7 @@ class NoveltySearch:
 
     def _init_impl(self, archive, reward_archive, genotypes, key):
         k_eval, key = jax.random.split(key)
-        evaluation = self.evaluate(genotypes, k_eval)
+        evaluation = self._evaluate(genotypes, k_eval, archive)
         gt, area = _ground_truth(evaluation)
         stats = exploration_init(self.gt_lower, self.gt_upper, self.num_reward_areas, self.coverage_resolution)
         stats = exploration_update(stats, gt, evaluation.fitnesses, area)
@@ -184,10 +232,15 @@ class NoveltySearch:
                 :class:`qd.UnstructuredArchive`; rewarding agents are stored in it (fitness > 0).
 
         Returns:
-            ``(state, metrics)``.
+            ``(state, metrics)`` (keys: see the class docstring).
+
+        Raises:
+            ValueError: an empty population (leading axis 0) or leaves with different leading axes; (at trace
+                time) ``evaluate``'s fitnesses are not ``(P,)`` or its descriptors not ``(P, d)`` with the
+                archive's ``d``.
+            TypeError: (at trace time) ``evaluate`` returns something other than a :class:`qd.Evaluation`.
         """
-        if _batch_size(initial_genotypes) < 1:
-            raise ValueError("the initial population is empty")
+        batch_size(initial_genotypes, "NoveltySearch.init")
         state, metrics = self._init(archive, reward_archive, initial_genotypes, key)
         return self.population.place(state), metrics
 
@@ -216,7 +269,7 @@ class NoveltySearch:
             children = [jnp.clip(x, low, high) for x in children]
         offspring = jax.tree_util.tree_unflatten(treedef, children)
 
-        evaluation = self.evaluate(offspring, k_eval)
+        evaluation = self._evaluate(offspring, k_eval, state.archive)
         gt, area = _ground_truth(evaluation)
         stats = exploration_update(state.exploration, gt, evaluation.fitnesses, area)
         reward_archive = state.reward_archive
@@ -267,19 +320,34 @@ class NoveltySearch:
         return jax.lax.scan(lambda s, _: self.step(s), state, None, length=num_iterations)
 
     def scan(self, state: NoveltySearchState, num_iterations: int) -> Tuple[NoveltySearchState, Dict]:
-        """``num_iterations`` generations in one compiled ``lax.scan`` (the input state is donated).
+        """``num_iterations`` generations in one compiled ``lax.scan``.
 
-        Returns ``(state, metrics)``, each metric of shape ``(num_iterations,)``.
+        The input ``state`` is consumed: its buffers are donated to the returned state, so continue from the
+        returned one (copy it first, ``jax.tree_util.tree_map(jnp.copy, state)``, to keep it).
+
+        Returns:
+            ``(state, metrics)``, each metric of shape ``(num_iterations,)`` (keys: see the class docstring).
+
+        Raises:
+            ValueError: ``num_iterations < 1``; ``state`` was consumed by an earlier ``run`` / ``scan``.
         """
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
+        check_not_consumed(state, "NoveltySearch.scan")
         return self._scan(self.population.place(state), int(num_iterations))
 
     def run(self, state, num_iterations: int, chunk_size: int = 50, callback=None):
         """Generations in compiled chunks; ``callback(state, chunk_metrics)`` between chunks.
 
-        Returns ``(state, metrics)`` with numpy arrays of shape ``(num_iterations,)``.
+        The input ``state`` is consumed (donated, as in :meth:`scan`): continue from the returned state.
+
+        Returns:
+            ``(state, metrics)`` with numpy arrays of shape ``(num_iterations,)``.
+
+        Raises:
+            ValueError: as :meth:`scan`; ``chunk_size < 1``.
         """
+        check_not_consumed(state, "NoveltySearch.run")
         return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)
 
 
@@ -302,23 +370,44 @@ class RandomSearch:
 
     Args:
         evaluate: the task's evaluation.
-        sample: ``sample(key, n) -> genotypes``.
-        batch_size: evaluations per generation.
+        sample: ``sample(key, n) -> genotypes`` (pytree, leading axis ``n``).
+        batch_size: ``B``, evaluations per generation (a positive integer).
         ground_truth_bounds, num_reward_areas, coverage_resolution, compiler_options, devices: as in
             :class:`NoveltySearch`.
+
+    Metrics (``init`` / ``step``: a dict of scalars; ``scan`` / ``run``: one value per generation):
+
+    - the QD metrics of the archive every agent is offered to, with the names and meanings they have in
+      :class:`qd.MAPElites`: ``qd_score``, ``coverage`` (filled cells / cells of *that* archive: equal to
+      ``gt_coverage`` only for a ``coverage_resolution``-squared grid over the ground-truth bounds of a task
+      whose descriptor is the ground truth), ``max_fitness``, ``mean_fitness``, ``num_elites``;
+    - ``gt_coverage``, ``uniformity``, ``reward_areas_found``, ``best_reward_area_<i>``: as in
+      :class:`NoveltySearch` (every agent evaluated so far, on the ground-truth grid);
+    - ``num_evaluations`` (int32): ``B * (iteration + 1)``; ``iteration`` (int32): generations done after
+      ``init`` (which evaluates generation 0).
+
+    Raises:
+        ValueError: ``batch_size`` or ``coverage_resolution`` is not a positive integer; ``num_reward_areas < 0``;
+            ``ground_truth_bounds`` is not 2-D.
+        TypeError: ``evaluate`` or ``sample`` is not callable.
     """
 
     def __init__(
         self, evaluate, sample, batch_size, ground_truth_bounds, num_reward_areas, coverage_resolution=50,
         compiler_options=None, devices=None,
     ):
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be positive; got {batch_size}")
+        where = "RandomSearch"
+        self.batch_size = check_positive_int("RandomSearch: batch_size", batch_size)
+        self.coverage_resolution = check_positive_int("RandomSearch: coverage_resolution", coverage_resolution)
+        self.num_reward_areas = _check_reward_areas(where, num_reward_areas)
+        if not callable(sample):
+            raise TypeError(f"RandomSearch: sample must be a function (key, n) -> genotypes; got {sample!r}")
+        checked, self._source = _checked_evaluate(evaluate, where)
         self.population = PopulationSharding(devices)
-        self.evaluate, self.sample, self.batch_size = self.population.shard(evaluate), sample, int(batch_size)
+        self.evaluate, self.sample = self.population.shard(checked), sample
+        self._sample_source = f"RandomSearch: the output of sample {function_name(sample)}(key, {self.batch_size})"
         self.gt_lower, self.gt_upper = tuple(ground_truth_bounds[0]), tuple(ground_truth_bounds[1])
-        self.num_reward_areas = int(num_reward_areas)
-        self.coverage_resolution = int(coverage_resolution)
+        exploration_init(self.gt_lower, self.gt_upper, self.num_reward_areas, self.coverage_resolution)  # checks
         self._init = jax.jit(self._init_impl, compiler_options=compiler_options)
         self._scan = jax.jit(self._scan_impl, static_argnums=1, donate_argnums=0, compiler_options=compiler_options)
 
@@ -332,7 +421,12 @@ class RandomSearch:
     def _generation(self, archive, stats, key):
         k_sample, k_eval = jax.random.split(key)
         genotypes = self.sample(k_sample, self.batch_size)
-        evaluation = self.evaluate(genotypes, k_eval)
+        got = batch_size(genotypes, self._sample_source, "it")
+        if got != self.batch_size:
+            raise ValueError(f"{self._sample_source} has batch size {got}; expected batch_size={self.batch_size}")
+        evaluation = checked_evaluation(
+            self.evaluate(genotypes, k_eval), self.batch_size, archive.descriptor_dim, self._source
+        )
         gt, area = _ground_truth(evaluation)
         stats = exploration_update(stats, gt, evaluation.fitnesses, area)
         extras = evaluation.extras if archive.extras is not None else None
@@ -347,7 +441,14 @@ class RandomSearch:
         return state, self._metrics(state)
 
     def init(self, archive: Archive, key: jax.Array):
-        """Evaluate a first random batch. Returns ``(state, metrics)``."""
+        """Evaluate a first random batch of ``batch_size`` (generation 0). Returns ``(state, metrics)``.
+
+        Raises:
+            ValueError: (at trace time) ``sample`` returns a batch other than ``(batch_size, ...)``, or
+                ``evaluate``'s fitnesses are not ``(B,)`` or its descriptors not ``(B, d)`` with the
+                archive's ``d``.
+            TypeError: (at trace time) ``evaluate`` returns something other than a :class:`qd.Evaluation`.
+        """
         state, metrics = self._init(archive, key)
         return self.population.place(state), metrics
 
@@ -368,11 +469,21 @@ class RandomSearch:
         return jax.lax.scan(lambda s, _: self.step(s), state, None, length=num_iterations)
 
     def scan(self, state, num_iterations: int):
-        """``num_iterations`` generations in one compiled ``lax.scan`` (the input state is donated)."""
+        """``num_iterations`` generations in one compiled ``lax.scan``; the input state is consumed (donated):
+        continue from the returned one.
+
+        Returns:
+            ``(state, metrics)``, each metric of shape ``(num_iterations,)``.
+
+        Raises:
+            ValueError: ``num_iterations < 1``; ``state`` was consumed by an earlier ``run`` / ``scan``.
+        """
         if int(num_iterations) < 1:
             raise ValueError(f"num_iterations must be positive; got {num_iterations}")
+        check_not_consumed(state, "RandomSearch.scan")
         return self._scan(self.population.place(state), int(num_iterations))
 
     def run(self, state, num_iterations: int, chunk_size: int = 50, callback=None):
-        """Generations in compiled chunks (see :meth:`NoveltySearch.run`)."""
+        """Generations in compiled chunks (see :meth:`NoveltySearch.run`); the input state is consumed."""
+        check_not_consumed(state, "RandomSearch.run")
         return run_in_chunks(self.scan, state, num_iterations, chunk_size, callback)
