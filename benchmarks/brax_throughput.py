@@ -133,7 +133,7 @@ def bench_qd(iterations: int, batch: int, seed: int, devices: str) -> dict:
     genotypes = task.initial_genotypes(k_init, batch)
     lower, upper = task.descriptor_bounds
     archive = CVTArchive.create(
-        jax.tree_util.tree_map(lambda x: x[0], genotypes), lower, upper, num_cells=NUM_CELLS, seed=seed,
+        jax.tree_util.tree_map(lambda x: x[0], genotypes), NUM_CELLS, lower, upper, seed=seed,
         qd_offset=task.qd_offset, num_samples=CVT_SAMPLES,
     )
     emitter = IsoLineEmitter(batch_size=batch, iso_sigma=ISO_SIGMA, line_sigma=LINE_SIGMA)

@@ -5,6 +5,7 @@ Public names (the interface ``emitters`` and user code rely on):
 - archives: :class:`GridArchive`, :class:`CVTArchive`, :class:`UnstructuredArchive` (novelty), the
   :class:`Archive` base, :class:`AddResult`,
   :class:`Elites`, status codes :data:`NEW`, :data:`IMPROVED`, :data:`NOT_ADDED`, :func:`add`, :func:`sample`;
+  saved archives: :func:`save_archive`, :func:`load_archive`, :func:`export_csv` (tidy CSV);
 - algorithms: :class:`MAPElites` (novelty search and random search live in :mod:`qd.algorithms`);
 - tasks: :class:`Evaluation`, :class:`Arm`, :class:`Sphere`, :class:`Rastrigin`;
 - metrics: :func:`archive_metrics`.
@@ -21,7 +22,10 @@ from qd.archives import (
     GridArchive,
     add,
     cvt_centroids,
+    export_csv,
+    load_archive,
     sample,
+    save_archive,
     UnstructuredArchive,
 )
 from qd.algorithms import MAPElites, MAPElitesState
@@ -48,6 +52,9 @@ __all__ = [
     "add",
     "archive_metrics",
     "cvt_centroids",
+    "export_csv",
+    "load_archive",
     "sample",
+    "save_archive",
     "UnstructuredArchive",
 ]

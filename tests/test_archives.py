@@ -97,7 +97,7 @@ def test_cvt_nearest_equals_brute_force(monkeypatch, block_elements):
         monkeypatch.setattr(cvt_module, "_DISTANCE_BLOCK_ELEMENTS", block_elements)
     rng = np.random.default_rng(1)
     centroids = rng.uniform(-2, 2, size=(300, 3)).astype(np.float32)
-    archive = CVTArchive.create(jnp.zeros(4), (-2, -2, -2), (2, 2, 2), centroids=centroids)
+    archive = CVTArchive.create(jnp.zeros(4), None, (-2, -2, -2), (2, 2, 2), centroids=centroids)
     points = rng.uniform(-2, 2, size=(777, 3)).astype(np.float32)
     got = np.asarray(archive.index(jnp.asarray(points)))
     dist = ((points[:, None, :] - centroids[None]) ** 2).sum(-1)
@@ -136,7 +136,7 @@ def test_bad_inputs_raise_value_errors_before_compiling():
     with pytest.raises(ValueError, match="resolution has 3 entries"):
         GridArchive.create(jnp.zeros(2), (2, 2, 2), (0, 0), (1, 1))
     with pytest.raises(ValueError, match="exactly one of"):
-        CVTArchive.create(jnp.zeros(2), (0, 0), (1, 1))
+        CVTArchive.create(jnp.zeros(2), None, (0, 0), (1, 1))
 
 
 def test_pytree_genotypes_and_extras_are_stored():

@@ -12,7 +12,8 @@ from qd.archives.base import (
 )
 from qd.archives.cell import CellArchive
 from qd.archives.cvt import CVTArchive, cvt_centroids
-from qd.archives.grid import GridArchive
+from qd.archives.grid import GridArchive, cell_edges
+from qd.archives.io import elite_table, export_csv, load_archive, read_archive_metadata, save_archive
 from qd.archives.unstructured import UnstructuredArchive
 
 __all__ = [
@@ -26,7 +27,13 @@ __all__ = [
     "NEW",
     "NOT_ADDED",
     "add",
+    "cell_edges",
     "cvt_centroids",
+    "elite_table",
+    "export_csv",
+    "load_archive",
+    "read_archive_metadata",
+    "save_archive",
     "sample",
     "UnstructuredArchive",
 ]

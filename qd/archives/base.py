@@ -21,6 +21,8 @@ from flax import struct
 Genotype = Any  # any pytree whose leaves have a leading batch axis
 Extras = Any  # a pytree of per-candidate arrays with a leading batch axis (or None)
 
+ARCHIVE_KEY = "__archive__"  # the JSON description of an archive in its saved form (see qd.archives.io)
+
 # Status codes returned per candidate by ``add`` (pyribs' convention: higher is better news).
 NOT_ADDED = 0
 IMPROVED = 1
@@ -32,13 +34,15 @@ class AddResult:
     """What ``add`` did with each candidate of a batch.
 
     Attributes:
-        cell: ``(B,) int32``, the cell each candidate falls in (after clipping its descriptor). For the
-            unstructured archive, the slot it was written to, or ``-1`` when it was not stored.
+        cell: ``(B,) int32``, the cell each candidate falls in (after clipping its descriptor), or ``-1``
+            when its descriptor is not finite (it falls in no cell). For the unstructured archive, the slot
+            it was written to, or ``-1`` when it was not stored.
         status: ``(B,) int32``, :data:`NEW` (filled an empty cell), :data:`IMPROVED` (replaced a worse
             elite) or :data:`NOT_ADDED`.
         improvement: ``(B,) float32``, the value CMA-ME-style emitters rank by: ``fitness - incumbent``
             when the cell holds an elite, ``fitness - qd_offset`` when it is empty (so it is comparable
-            with the QD-score gain), and ``-inf`` for a rejected (non-finite) fitness. Candidates that lose
+            with the QD-score gain), and ``-inf`` for a rejected candidate (a non-finite fitness or
+            descriptor entry). Candidates that lose
             an in-batch tie keep their value but have status ``NOT_ADDED``.
     """
 
@@ -262,8 +266,28 @@ class Archive:
             "extras": None if self.extras is None else jax.tree_util.tree_map(pick, self.extras),
         }
 
+    def config(self) -> Dict[str, Any]:
+        """The archive's static configuration as a JSON-serialisable dict.
+
+        With the arrays of :meth:`to_dict` it is everything :func:`qd.load_archive` needs to rebuild the
+        archive; subclasses add their own fields (resolution, policy, ...).
+        """
+        return {
+            "kind": type(self).__name__,
+            "lower": [float(x) for x in self.lower],
+            "upper": [float(x) for x in self.upper],
+            "qd_offset": float(self.qd_offset),
+            "capacity": self.capacity,
+            "descriptor_dim": self.descriptor_dim,
+        }
+
     def to_dict(self) -> Dict[str, np.ndarray]:
-        """All storage as a flat dict of numpy arrays (for ``np.savez``), keys are pytree paths."""
+        """All storage as a flat dict of numpy arrays (for ``np.savez``), keys are pytree paths.
+
+        Also holds the configuration (:meth:`config`, JSON under the key ``"__archive__"``) and the
+        structure of the genotype and extras pytrees, so that :func:`qd.load_archive` rebuilds the archive
+        from the file alone. Arrays that are configuration (a CVT's centroids) are included.
+        """
         out = {}
         for name in ("fitnesses", "descriptors", "filled"):
             out[name] = np.asarray(getattr(self, name))
@@ -274,7 +298,21 @@ class Archive:
                 out[prefix + jax.tree_util.keystr(path)] = np.asarray(leaf)
         out["lower"] = np.asarray(self.lower, np.float32)
         out["upper"] = np.asarray(self.upper, np.float32)
+        out.update(self._config_arrays())
+        from qd.archives.io import describe  # the file format lives in one module
+
+        out[ARCHIVE_KEY] = np.asarray(describe(self))
         return out
+
+    def to_csv(self, path: str, include_genotypes: bool = False) -> None:
+        """Write the elites to ``path`` as a tidy CSV, one row per elite (:func:`qd.archives.export_csv`)."""
+        from qd.archives.io import export_csv
+
+        export_csv(self, path, include_genotypes)
+
+    def _config_arrays(self) -> Dict[str, np.ndarray]:
+        """Configuration that is an array (saved by :meth:`to_dict`); none in the base class."""
+        return {}
 
     def replace_storage_from_dict(self, data: Dict[str, np.ndarray]) -> "Archive":
         """Inverse of :meth:`to_dict` for an archive of the same configuration.
@@ -319,6 +357,17 @@ class Archive:
             _check_genotypes(extras, self.extras, batch)
         return descriptors.astype(jnp.float32), fitnesses.astype(jnp.float32)
 
+    @staticmethod
+    def _admissible(descriptors: jax.Array, fitnesses: jax.Array) -> Tuple[jax.Array, jax.Array]:
+        """``(finite_descriptor (B,) bool, admissible (B,) bool)``, before clipping.
+
+        The rule shared by every archive: a candidate is stored only if its fitness and every entry of
+        its descriptor are finite. NaN and +-inf are rejected alike (an infinite descriptor is not
+        clipped to the bounds); finite values outside the bounds are clipped.
+        """
+        finite_descriptor = jnp.all(jnp.isfinite(descriptors), axis=1)
+        return finite_descriptor, finite_descriptor & jnp.isfinite(fitnesses)
+
     def _clip(self, descriptors: jax.Array) -> jax.Array:
         return jnp.clip(descriptors, jnp.asarray(self.lower, jnp.float32), jnp.asarray(self.upper, jnp.float32))
 
@@ -333,18 +382,36 @@ def sample(archive: Archive, key: jax.Array, n: int) -> Elites:
     return archive.sample(key, n)
 
 
+def check_qd_offset(qd_offset) -> float:
+    """``qd_offset`` as a float. Raises ``ValueError`` if it is not a finite number."""
+    try:
+        value = float(qd_offset)
+    except (TypeError, ValueError):
+        raise ValueError(f"qd_offset must be a finite number; got {qd_offset!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"qd_offset must be a finite number; got {qd_offset!r}")
+    return value
+
+
 def check_bounds(lower, upper, name: str = "bounds") -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """Validate descriptor bounds on the host; returns them as tuples of floats.
 
     Raises:
-        ValueError: lengths differ, a bound is not finite, or ``lower >= upper`` somewhere.
+        ValueError: not numbers, not 1-D, empty, lengths differ, a bound is not finite (or beyond
+            float32's range), or ``lower >= upper`` somewhere.
     """
-    lower = tuple(float(x) for x in np.atleast_1d(np.asarray(lower, np.float64)))
-    upper = tuple(float(x) for x in np.atleast_1d(np.asarray(upper, np.float64)))
+    try:
+        lo = np.atleast_1d(np.asarray(lower, np.float64))
+        hi = np.atleast_1d(np.asarray(upper, np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be sequences of numbers; got lower={lower!r}, upper={upper!r}") from None
+    if lo.ndim != 1 or hi.ndim != 1 or lo.size == 0:
+        raise ValueError(f"{name} must be non-empty 1-D sequences; got lower={lower!r}, upper={upper!r}")
+    lower, upper = tuple(float(x) for x in lo), tuple(float(x) for x in hi)
     if len(lower) != len(upper):
         raise ValueError(f"{name}: lower has {len(lower)} values, upper has {len(upper)}")
-    if not all(np.isfinite(lower + upper)):
-        raise ValueError(f"{name} must be finite; got lower={lower}, upper={upper}")
+    if not all(np.isfinite(lower + upper)) or max(abs(x) for x in lower + upper) > np.finfo(np.float32).max:
+        raise ValueError(f"{name} must be finite float32 numbers; got lower={lower}, upper={upper}")
     if any(lo >= hi for lo, hi in zip(lower, upper)):
         raise ValueError(f"{name}: every lower bound must be below its upper bound; got {lower}, {upper}")
     return lower, upper

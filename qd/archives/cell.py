@@ -29,8 +29,10 @@ class CellArchive(Archive):
 
         Args:
             genotypes: pytree with leading axis ``B``, same structure and trailing shapes as stored.
-            descriptors: ``(B, d)`` floating; values outside ``[lower, upper]`` are clipped to the bounds
-                (the clipped descriptor is what gets stored).
+            descriptors: ``(B, d)`` floating; finite values outside ``[lower, upper]`` are clipped to the
+                bounds (the clipped descriptor is what gets stored). A descriptor with any non-finite entry
+                (NaN, +-inf) is rejected: the candidate is never stored, gets status ``NOT_ADDED``,
+                improvement ``-inf`` and cell ``-1``.
             fitnesses: ``(B,)`` floating. Non-finite values (NaN, +-inf) are rejected: the candidate is
                 never stored and gets status ``NOT_ADDED`` and improvement ``-inf``.
             extras: pytree with leading axis ``B``; required when the archive was created with an extras
@@ -49,10 +51,12 @@ class CellArchive(Archive):
         :meth:`index`.
         """
         descriptors, fitnesses = self._validate(genotypes, descriptors, fitnesses, extras)
-        descriptors = self._clip(descriptors)
+        finite_descriptor, valid = self._admissible(descriptors, fitnesses)
+        # Rejected descriptors are replaced by the lower corner, so that nothing downstream sees a NaN;
+        # they are never stored and report cell -1.
+        descriptors = self._clip(jnp.where(finite_descriptor[:, None], descriptors, jnp.asarray(self.lower, jnp.float32)))
         batch, cells = fitnesses.shape[0], self.capacity
         cell = self.index(descriptors)
-        valid = jnp.isfinite(fitnesses)
         fit = jnp.where(valid, fitnesses, -jnp.inf)
 
         # Best candidate per cell within the batch; among equal fitnesses, the lowest batch index.
@@ -77,4 +81,5 @@ class CellArchive(Archive):
             extras=None if self.extras is None else scatter(self.extras, target, extras),
             filled=self.filled.at[target].set(True, mode="drop"),
         )
-        return archive, AddResult(cell=cell, status=status, improvement=improvement.astype(jnp.float32))
+        reported_cell = jnp.where(finite_descriptor, cell, -1).astype(jnp.int32)
+        return archive, AddResult(cell=reported_cell, status=status, improvement=improvement.astype(jnp.float32))

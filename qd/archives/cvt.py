@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import check_bounds, empty_storage
+from qd.archives.base import check_bounds, check_qd_offset, empty_storage
 from qd.archives.cell import CellArchive
 
 # Rows of the (rows, C) distance block computed at once by ``index``: bounds the temporary to ~64 MB
@@ -58,26 +58,39 @@ def cvt_centroids(
 class CVTArchive(CellArchive):
     """An archive whose cells are the Voronoi cells of ``C`` centroids in descriptor space.
 
-    The cell of a descriptor is its nearest centroid (Euclidean), computed as
-    ``argmin_c(|c|^2 - 2 x.c)`` with one matrix product per block of rows, never a ``(B, C, d)`` tensor.
+    The cell of a descriptor is its nearest centroid (Euclidean), found with one matrix product per block
+    of rows, never a ``(B, C, d)`` tensor. The problem is centred and scaled first: descriptors and
+    centroids are taken relative to the box's centre and divided by a power of two near the box's
+    half-width (exact in float32), and the matrix product runs at full float32 precision
+    (``Precision.HIGHEST``: on GPUs the default TF32 / bf16 passes would lose the nearest centroid). The
+    expansion ``|c|^2 - 2 x.c`` then loses nothing to a large offset from the origin: in a box such as
+    ``[100, 101]^2`` the result matches a float64 brute-force search except between centroids that are
+    equally near within float32 rounding of the box's size (``~1e-7`` of the half-width, squared).
 
     Create it with :meth:`create`. See :class:`qd.archives.base.Archive` for the stored fields.
 
     Attributes:
-        centroids: ``(C, d) float32``.
-        centroid_sq_norms: ``(C,) float32``, cached ``|c|^2``.
+        centroids: ``(C, d) float32``, in descriptor units.
+        scaled_centroids: ``(C, d) float32``, ``(centroids - centre) / scale`` (computed in float64).
+        scaled_sq_norms: ``(C,) float32``, cached ``|scaled_centroids|^2``.
+        centre: static tuple of length ``d``, the box's centre.
+        scale: static float, a power of two near the box's largest half-width.
     """
 
     centroids: jax.Array = None
-    centroid_sq_norms: jax.Array = None
+    scaled_centroids: jax.Array = None
+    scaled_sq_norms: jax.Array = None
+    centre: Tuple[float, ...] = struct.field(pytree_node=False, default=())
+    scale: float = struct.field(pytree_node=False, default=1.0)
 
     @classmethod
     def create(
         cls,
         genotype_template: Any,
-        lower: Sequence[float],
-        upper: Sequence[float],
         num_cells: Optional[int] = None,
+        lower: Optional[Sequence[float]] = None,
+        upper: Optional[Sequence[float]] = None,
+        *,
         centroids: Optional[np.ndarray] = None,
         seed: int = 0,
         extras_template: Any = None,
@@ -86,54 +99,106 @@ class CVTArchive(CellArchive):
     ) -> "CVTArchive":
         """An empty CVT archive, from ``num_cells`` (seeded k-means) or user-given ``centroids``.
 
+        The positional arguments come in the same order for every archive: the genotype template, the
+        cells (``resolution`` for :meth:`qd.GridArchive.create`), then the bounds; the rest is keyword-only.
+
         Args:
             genotype_template: one unbatched genotype pytree (structure, shapes, dtypes).
-            lower, upper: ``(d,)`` descriptor bounds.
-            num_cells: number of cells when the centroids are computed (see :func:`cvt_centroids`).
-            centroids: ``(C, d)`` array to use instead.
+            num_cells: number of cells when the centroids are computed (see :func:`cvt_centroids`); None
+                when ``centroids`` are given.
+            lower, upper: ``(d,)`` descriptor bounds (required).
+            centroids: ``(C, d)`` array to use instead of k-means; finite, inside the bounds.
             seed: seed of the centroid computation.
             extras_template: one unbatched pytree of extra per-elite data, or None.
-            qd_offset: subtracted from fitnesses in the QD-score.
+            qd_offset: subtracted from fitnesses in the QD-score; a finite number.
             num_samples: uniform samples for k-means.
 
         Raises:
-            ValueError: neither or both of ``num_cells``/``centroids``; centroids not ``(C, d)`` with the
-                bounds' ``d``; bad bounds.
+            ValueError: neither or both of ``num_cells``/``centroids``; ``num_cells`` not a positive integer
+                (e.g. bounds passed in its place, the order of an older version); centroids not ``(C, d)``
+                with the bounds' ``d``, not finite, or outside the bounds; bad bounds; a non-finite
+                ``qd_offset``.
         """
+        order = "(the arguments are create(genotype_template, num_cells, lower, upper, *, centroids=...))"
+        if num_cells is not None and (
+            isinstance(num_cells, bool) or not isinstance(num_cells, (int, np.integer)) or num_cells < 1
+        ):
+            raise ValueError(f"num_cells must be a positive integer or None; got {num_cells!r} {order}")
+        if lower is None or upper is None:
+            raise ValueError(f"CVTArchive.create needs lower and upper bounds {order}")
         lower, upper = check_bounds(lower, upper, "descriptor bounds")
         if (num_cells is None) == (centroids is None):
             raise ValueError("give exactly one of num_cells and centroids")
-        if centroids is None:
-            centroids = cvt_centroids(num_cells, lower, upper, seed=seed, num_samples=num_samples)
-        centroids = np.asarray(centroids, np.float32)
-        if centroids.ndim != 2 or centroids.shape[1] != len(lower) or centroids.shape[0] < 1:
-            raise ValueError(f"centroids must have shape (C, {len(lower)}); got {centroids.shape}")
+        if num_cells is not None:
+            centroids = cvt_centroids(int(num_cells), lower, upper, seed=seed, num_samples=num_samples)
+        centroids = _check_centroids(centroids, lower, upper)
         capacity, d = centroids.shape
+        centre, scale = _centring(lower, upper)
+        scaled = (centroids.astype(np.float64) - np.asarray(centre)) / scale
         return cls(
             **empty_storage(genotype_template, capacity, d, extras_template),
             lower=lower,
             upper=upper,
-            qd_offset=float(qd_offset),
+            qd_offset=check_qd_offset(qd_offset),
             centroids=jnp.asarray(centroids),
-            centroid_sq_norms=jnp.sum(jnp.asarray(centroids) ** 2, axis=1),
+            scaled_centroids=jnp.asarray(scaled, jnp.float32),
+            scaled_sq_norms=jnp.asarray(np.sum(scaled.astype(np.float32).astype(np.float64) ** 2, axis=1), jnp.float32),
+            centre=centre,
+            scale=scale,
         )
 
     def index(self, descriptors: jax.Array) -> jax.Array:
         """Nearest centroid of each descriptor: ``(B, d) float32 -> (B,) int32``.
 
+        Ties (equal float32 scores) go to the lowest centroid index.
+
         Cost: ``O(B C d)`` flops in a matrix product; memory ``O(block C)`` with the block chosen so that
         the temporary stays under ~64 MB.
         """
+        # x - centre is exact in float32 for x near the box (Sterbenz), and dividing by a power of two
+        # is exact: the centred problem is the same problem, without the large offset.
+        scaled = (descriptors.astype(jnp.float32) - jnp.asarray(self.centre, jnp.float32)) * np.float32(1.0 / self.scale)
 
         def nearest(x):
-            scores = self.centroid_sq_norms[None, :] - 2.0 * (x @ self.centroids.T)
-            return jnp.argmin(scores, axis=1).astype(jnp.int32)
+            dots = jnp.matmul(x, self.scaled_centroids.T, precision=jax.lax.Precision.HIGHEST)
+            return jnp.argmin(self.scaled_sq_norms[None, :] - 2.0 * dots, axis=1).astype(jnp.int32)
 
-        batch = descriptors.shape[0]
+        batch = scaled.shape[0]
         rows = max(1, _DISTANCE_BLOCK_ELEMENTS // self.capacity)
         if batch <= rows:
-            return nearest(descriptors)
+            return nearest(scaled)
         blocks = -(-batch // rows)
-        padded = jnp.pad(descriptors, ((0, blocks * rows - batch), (0, 0)))
+        padded = jnp.pad(scaled, ((0, blocks * rows - batch), (0, 0)))
         cells = jax.lax.map(nearest, padded.reshape(blocks, rows, -1))
         return cells.reshape(-1)[:batch]
+
+    def config(self) -> dict:
+        """The static configuration (JSON-serialisable); the centroids are saved as an array."""
+        return super().config()
+
+    def _config_arrays(self):
+        return {"centroids": np.asarray(self.centroids)}
+
+
+def _centring(lower, upper) -> Tuple[Tuple[float, ...], float]:
+    """The box's centre (float32-representable) and a power-of-two scale near its largest half-width."""
+    lo, hi = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
+    centre = tuple(float(c) for c in ((lo + hi) / 2).astype(np.float32))
+    half = float(np.max(hi - lo)) / 2
+    scale = float(2.0 ** np.round(np.log2(half)))
+    return centre, scale
+
+
+def _check_centroids(centroids, lower, upper) -> np.ndarray:
+    try:
+        centroids = np.asarray(centroids, np.float32)
+    except (TypeError, ValueError):
+        raise ValueError("centroids must be a (C, d) array of numbers") from None
+    if centroids.ndim != 2 or centroids.shape[1] != len(lower) or centroids.shape[0] < 1:
+        raise ValueError(f"centroids must have shape (C, {len(lower)}); got {centroids.shape}")
+    if not np.isfinite(centroids).all():
+        raise ValueError("centroids must be finite")
+    lo, hi = np.asarray(lower, np.float32), np.asarray(upper, np.float32)
+    if ((centroids < lo) | (centroids > hi)).any():
+        raise ValueError(f"centroids must lie inside the bounds [{lower}, {upper}]")
+    return centroids

@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, empty_storage, scatter
+from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, check_qd_offset, empty_storage, scatter
 from qd.novelty import DEFAULT_K, knn_novelty
 
 POLICIES = ("threshold", "random", "most_novel")
@@ -86,6 +86,7 @@ class UnstructuredArchive(Archive):
         descriptor_dim: int,
         lower: Optional[Sequence[float]] = None,
         upper: Optional[Sequence[float]] = None,
+        *,
         policy: str = "threshold",
         threshold: float = 0.1,
         num_per_batch: int = 5,
@@ -96,6 +97,9 @@ class UnstructuredArchive(Archive):
         seed: int = 0,
     ) -> "UnstructuredArchive":
         """An empty unstructured archive.
+
+        The positional arguments follow the other archives' order (genotype template, cells, bounds), with
+        ``descriptor_dim`` before the bounds because they are optional here; the rest is keyword-only.
 
         Args:
             genotype_template: one unbatched genotype pytree (structure, shapes, dtypes).
@@ -114,7 +118,7 @@ class UnstructuredArchive(Archive):
 
         Raises:
             ValueError: unknown policy, non-positive capacity / ``num_per_batch`` / ``num_neighbors``,
-                negative or non-finite threshold, bad bounds.
+                negative or non-finite threshold, bad bounds, a non-finite ``qd_offset``.
         """
         capacity, descriptor_dim = int(capacity), int(descriptor_dim)
         if capacity < 1:
@@ -143,7 +147,7 @@ class UnstructuredArchive(Archive):
             **empty_storage(genotype_template, capacity, descriptor_dim, extras_template),
             lower=tuple(float(x) for x in lower),
             upper=tuple(float(x) for x in upper),
-            qd_offset=float(qd_offset),
+            qd_offset=check_qd_offset(qd_offset),
             threshold=jnp.asarray(threshold, jnp.float32),
             key=jax.random.PRNGKey(int(seed)),  # raw uint32 key data: checkpoints as a plain array
             num_inserted=jnp.zeros((), jnp.int32),
@@ -162,11 +166,17 @@ class UnstructuredArchive(Archive):
         """
         return knn_novelty(descriptors, self.descriptors, self.filled, self.num_neighbors, exclude)
 
-    def batch_novelty(self, descriptors: jax.Array) -> jax.Array:
-        """Novelty of each candidate against the stored behaviours plus the other candidates: ``(B,)``."""
+    def batch_novelty(self, descriptors: jax.Array, include: Optional[jax.Array] = None) -> jax.Array:
+        """Novelty of each candidate against the stored behaviours plus the other candidates: ``(B,)``.
+
+        ``include``: optional ``(B,) bool``, the candidates that count as neighbours of the others
+        (default: those with a finite descriptor).
+        """
         batch = descriptors.shape[0]
         reference = jnp.concatenate([self.descriptors, descriptors.astype(jnp.float32)], axis=0)
-        mask = jnp.concatenate([self.filled, jnp.all(jnp.isfinite(descriptors), axis=1)])
+        if include is None:
+            include = jnp.all(jnp.isfinite(descriptors), axis=1)
+        mask = jnp.concatenate([self.filled, include])
         own = self.capacity + jnp.arange(batch, dtype=jnp.int32)
         return knn_novelty(descriptors, reference, mask, self.num_neighbors, exclude=own)
 
@@ -201,15 +211,18 @@ class UnstructuredArchive(Archive):
         ``O(B log B)`` for the selection, ``O(B)`` scatters.
         """
         descriptors, fitnesses = self._validate(genotypes, descriptors, fitnesses, extras)
-        descriptors = self._clip(descriptors)
+        # The rule of every archive: any non-finite descriptor entry or fitness is rejected (checked
+        # before clipping, so +-inf is not clipped into a bounded archive); the descriptor is zeroed so
+        # that no NaN reaches the novelty of the others.
+        finite_descriptor, eligible = self._admissible(descriptors, fitnesses)
+        descriptors = self._clip(jnp.where(finite_descriptor[:, None], descriptors, 0.0))
         batch, capacity = fitnesses.shape[0], self.capacity
-        eligible = jnp.isfinite(fitnesses) & jnp.all(jnp.isfinite(descriptors), axis=1)
         if novelty is not None:
             if not hasattr(novelty, "shape") or tuple(novelty.shape) != (batch,):
                 raise ValueError(f"novelty must have shape ({batch},); got {getattr(novelty, 'shape', None)}")
             nov = novelty.astype(jnp.float32)
         else:
-            nov = self.batch_novelty(descriptors)
+            nov = self.batch_novelty(descriptors, include=finite_descriptor)
 
         archive_key = self.key
         if self.policy == "threshold":
@@ -259,12 +272,23 @@ class UnstructuredArchive(Archive):
         return archive, result
 
     # ----------------------------------------------------------------------------------------- #
+    def config(self) -> Dict[str, Any]:
+        """The static configuration (JSON-serialisable): what :func:`qd.load_archive` rebuilds it from."""
+        return {
+            **super().config(),
+            "policy": self.policy,
+            "full_policy": self.full_policy,
+            "num_per_batch": self.num_per_batch,
+            "num_neighbors": self.num_neighbors,
+        }
+
     def to_dict(self) -> Dict[str, np.ndarray]:
         """Storage and counters as a flat dict of numpy arrays (see :meth:`Archive.to_dict`)."""
         out = super().to_dict()
         out["threshold"] = np.asarray(self.threshold)
         out["num_inserted"] = np.asarray(self.num_inserted)
         out["num_overflow"] = np.asarray(self.num_overflow)
+        out["key"] = np.asarray(self.key)
         return out
 
     def replace_storage_from_dict(self, data: Dict[str, np.ndarray]) -> "UnstructuredArchive":
@@ -277,7 +301,9 @@ class UnstructuredArchive(Archive):
         for name in ("threshold", "num_inserted", "num_overflow"):
             if name not in data:
                 raise ValueError(f"archive data has no array {name!r}")
+        key = jnp.asarray(data["key"], self.key.dtype) if "key" in data else self.key
         return archive.replace(
+            key=key,
             threshold=jnp.asarray(data["threshold"], jnp.float32),
             num_inserted=jnp.asarray(data["num_inserted"], jnp.int32),
             num_overflow=jnp.asarray(data["num_overflow"], jnp.int32),
