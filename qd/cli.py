@@ -6,18 +6,28 @@
 - ``qd replay RUN_DIR [--elite best|CELL]``: an HTML page of one elite's episode (Brax tasks).
 - ``qd tasks``: the registered tasks.
 
-Bad options fail with one line that names the option and the accepted values, before anything compiles.
+Bad options fail with one line that names the option and the accepted values, before anything compiles;
+a bad file (a ``--config`` file, or a run directory's ``config.yaml``, ``metrics.csv``, ``checkpoint.npz``
+or ``archive.npz`` that is missing, empty, truncated, corrupt, of the wrong kind or another job's) fails with
+one line that names the file and the problem: ``qd <command>: error: ...`` on stderr, exit status 2.
+Third-party import noise (Brax's maintenance warning) goes to the ``qd`` logger at debug level.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import shlex
 import sys
+import warnings
 from typing import Any, Dict, List, Optional
 
 import yaml
 
-from qd.config import ConfigError
+from qd.config import ConfigError, RunDirError
+
+log = logging.getLogger("qd")
 
 # Option name -> (argparse kwargs); the config key is the option name with '-' replaced by '_'.
 _RUN_OPTIONS = {
@@ -54,7 +64,12 @@ def _parse_task_options(items: Optional[List[str]]) -> Optional[Dict[str, Any]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--task-option: expected KEY=VALUE; got {item!r}")
-        options[key] = yaml.safe_load(value)
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            from qd.config import yaml_problem
+
+            raise ConfigError(f"--task-option: {key}: {value!r} is not a YAML value: {yaml_problem(e)}") from None
     return options
 
 
@@ -82,11 +97,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(run_dir: Optional[str]) -> None:
+    """Say on stderr what Ctrl-C left behind: the command that resumes the run, with its real folder."""
+    from qd.runner import CHECKPOINT_FILE
+
+    if run_dir is None:
+        message = "interrupted before the run directory was created: nothing to resume"
+    elif os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
+        message = f"interrupted: continue from the last checkpoint with `qd run --resume {shlex.quote(run_dir)}`"
+    else:
+        message = f"interrupted before the first checkpoint: nothing to resume in {run_dir}"
+    print("\n" + message, file=sys.stderr)
+
+
 def _cmd_run(args) -> int:
     from qd import runner
     from qd.config import load_config_file, resolve_config
 
     overrides = {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in _RUN_OPTIONS}
+    started: Dict[str, str] = {}  # the run directory, once runner.run has created it
+    kwargs = dict(progress=not args.no_progress, on_run_dir=lambda path: started.setdefault("run_dir", path))
     if args.resume:
         given = [k for k, v in overrides.items() if v is not None and k != "iterations"]
         if given or args.config or args.task_option:
@@ -95,13 +125,21 @@ def _cmd_run(args) -> int:
         if overrides["iterations"] is not None:
             config["iterations"] = overrides["iterations"]
         config = resolve_config(config)
-        runner.run(config, run_dir=args.resume, resume=True, progress=not args.no_progress)
+        try:
+            runner.run(config, run_dir=args.resume, resume=True, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted(started.get("run_dir"))
+            return 130
         print(f"run directory: {args.resume}")
         return 0
     overrides["task_options"] = _parse_task_options(args.task_option)
     file_config = load_config_file(args.config) if args.config else None
     config = resolve_config(overrides, file_config)
-    _, run_dir = runner.run(config, progress=not args.no_progress)
+    try:
+        _, run_dir = runner.run(config, **kwargs)
+    except KeyboardInterrupt:
+        _interrupted(started.get("run_dir"))
+        return 130
     print(f"run directory: {run_dir}")
     return 0
 
@@ -109,9 +147,8 @@ def _cmd_run(args) -> int:
 def _cmd_plot(args) -> int:
     from qd import runner
 
-    job, state, _ = runner.load_run(args.run_dir)
-    runner.write_plots(args.run_dir, job.archive_of(state))
-    print(f"wrote {args.run_dir}/{runner.ARCHIVE_PLOT} and {args.run_dir}/{runner.METRICS_PLOT}")
+    runner.plot_run(args.run_dir)  # archive.npz and metrics.csv only: no task, nothing compiled
+    print(f"wrote {os.path.join(args.run_dir, runner.ARCHIVE_PLOT)} and {os.path.join(args.run_dir, runner.METRICS_PLOT)}")
     return 0
 
 
@@ -125,7 +162,8 @@ def _cmd_replay(args) -> int:
     if runner.read_config(args.run_dir).get("compilation_cache"):
         runner.enable_compilation_cache()  # as the run did: a second replay skips the episode's compilation
     job, state, _ = runner.load_run(args.run_dir)
-    from qd.tasks.brax import BraxTask, replay_html
+    from qd.tasks.brax import BraxTask
+    from qd.tasks.brax import replay as replay_lib
 
     if not isinstance(job.task, BraxTask):
         raise ConfigError(f"replay: task {job.config['task']!r} has no episode to render (Brax tasks only)")
@@ -134,8 +172,13 @@ def _cmd_replay(args) -> int:
     cell = runner.select_elite(archive, args.elite)
     genotype = jax.tree_util.tree_map(lambda x: x[cell], archive.genotypes)
     path = args.output or os.path.join(args.run_dir, f"replay_{args.elite}.html")
-    replay_html(job.task, genotype, path)
-    print(f"wrote {path} (cell {cell}, fitness {float(archive.fitnesses[cell]):.4g})")
+    # The elite runs again alone: on chaotic tasks its return can differ from the archived (batched) score,
+    # so both are shown, in the page and here (qd.tasks.brax.replay's docstring says why).
+    archived = float(archive.fitnesses[cell])
+    episode = replay_lib.replay_episode(job.task, genotype)
+    replay_lib.write_page(replay_lib.render_page(job.task, episode, archived, label=f"cell {cell}"), path)
+    print(f"wrote {path} (cell {cell}, {episode.steps} steps)")
+    print(replay_lib.score_line(archived, episode.fitness))
     return 0
 
 
@@ -150,19 +193,64 @@ def _cmd_tasks(args) -> int:
 COMMANDS = {"run": _cmd_run, "plot": _cmd_plot, "replay": _cmd_replay, "tasks": _cmd_tasks}
 
 
+# Third-party warnings that say nothing about the user's run: (category, message prefix, file of the warning
+# ending with). Each goes to the "qd" logger at debug level instead of stderr.
+_NOISE_WARNINGS = (
+    # brax.io.mjcf.load, on every Brax environment built (Brax 0.14).
+    (UserWarning, "Brax System, piplines and environments are not actively being maintained",
+     os.path.join("brax", "io", "mjcf.py")),
+)
+
+
+def _route_third_party_warnings() -> None:
+    """Send the warnings of :data:`_NOISE_WARNINGS` to the ``qd`` log at debug level (others unchanged)."""
+    show = warnings.showwarning
+    if getattr(show, "_qd_router", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        for kind, prefix, source in _NOISE_WARNINGS:
+            if issubclass(category, kind) and text.startswith(prefix) and str(filename).endswith(source):
+                log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, text)
+                return
+        show(message, category, filename, lineno, file, line)
+
+    showwarning._qd_router = True
+    warnings.showwarning = showwarning
+
+
+def _os_error(e: OSError) -> str:
+    if e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"
+    return " ".join(str(e).split())
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``qd`` command; returns the exit status (2 for a bad option)."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``qd`` command; returns the exit status.
+
+    Returns:
+        0 on success; 2 for a bad option or a bad file (one line ``qd <command>: error: ...`` on stderr,
+        argparse's usage errors included); 130 after Ctrl-C (the message says how to resume).
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2, already printed)
+        return e.code if isinstance(e.code, int) else 2
     from qd.parallel import use_cpu_cores
 
     use_cpu_cores()  # one JAX CPU device per core (before JAX computes anything), for --devices
+    _route_third_party_warnings()
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"qd {args.command}: error: {e}", file=sys.stderr)
+    except (ConfigError, RunDirError) as e:
+        print(f"qd {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or folder that cannot be read or created (FileNotFoundError included)
+        print(f"qd {args.command}: error: {_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: continue with `qd run --resume RUN_DIR` from the last checkpoint", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
         return 130
 
 
