@@ -107,7 +107,7 @@ class GridArchive(CellArchive):
         of interior edges (:func:`cell_edges`) at or below the value, found by binary search. Only
         comparisons are involved, so the cell is the same eagerly, under ``jit``, on any device and in any
         batch (an arithmetic ``floor((x - lower) / width * resolution)`` is not: XLA may reorder it, and
-        values within float32 rounding of an edge flip). NaN goes to cell 0 (archives reject it before).
+        values within float32 rounding of an edge flip). A NaN gets some valid cell (archives reject it first).
 
         Cost: ``O(B d log r)`` comparisons for ``r`` cells per dimension.
         """
