@@ -116,3 +116,28 @@ def test_bad_configuration_raises():
         NoveltySearch(TASK.evaluate, TASK.descriptor_bounds, 4, sigma=0.0)
     with pytest.raises(ValueError):
         exploration_init((0, 0, 0), (1, 1, 1), 2)
+
+
+def test_compare_exploration_runs_three_methods_on_one_budget(tmp_path):
+    """What notebook 02 and examples/novelty_search.py call, on a tiny budget (2 generations)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emitters import GaussianEmitter
+    from qd.algorithms import compare_exploration, plot_exploration_comparison
+
+    emitter = GaussianEmitter(batch_size=200, sigma=0.05, clip=(-5.0, 5.0))
+    results = compare_exploration(TASK, 500, seed=0, map_elites_emitter=emitter, chunk_size=2)
+    assert list(results) == ["novelty search", "MAP-Elites", "random search"]
+    np.testing.assert_array_equal(results["novelty search"]["evals"], [100, 300, 500])
+    np.testing.assert_array_equal(results["MAP-Elites"]["evals"], [200, 400, 600])
+    np.testing.assert_array_equal(results["random search"]["evals"], [200, 400, 600])
+    for r in results.values():
+        assert r["gt_coverage"].shape == (3,) and np.all(np.diff(r["gt_coverage"]) >= 0)
+        assert 0 < r["gt_coverage"][0] <= 1 and r["points"].ndim == 2 and r["points"].shape[1] == 2
+    assert len(results["novelty search"]["points"]) == 10  # 5 offspring archived per generation
+    assert len(results["novelty search"]["best_reward"]) == TASK.num_reward_areas
+    fig = plot_exploration_comparison(TASK, results, str(tmp_path / "cmp.png"))
+    assert len(fig.axes) == 4 and (tmp_path / "cmp.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="map_elites_emitter.batch_size must be 200"):
+        compare_exploration(TASK, 500, map_elites_emitter=GaussianEmitter(batch_size=10))

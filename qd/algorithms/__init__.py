@@ -1,7 +1,9 @@
-"""QD algorithms: small objects with ``init``, ``step`` and ``run``."""
+"""QD algorithms: small objects with ``init``, ``step`` and ``run``; input checks in :mod:`qd.algorithms.checks`;
+the exploration comparison of notebook 02 in :mod:`qd.algorithms.comparison`."""
 
 from qd.algorithms.map_elites import MAPElites, MAPElitesState
 from qd.algorithms.novelty_search import NoveltySearch, NoveltySearchState, RandomSearch, RandomSearchState
+from qd.algorithms.comparison import compare_exploration, plot_exploration_comparison
 
 __all__ = [
     "MAPElites",
@@ -10,4 +12,6 @@ __all__ = [
     "NoveltySearchState",
     "RandomSearch",
     "RandomSearchState",
+    "compare_exploration",
+    "plot_exploration_comparison",
 ]
