@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from typing import Any, Dict, Optional, Tuple
 
 import jax
@@ -92,9 +94,36 @@ def load_checkpoint(path: str, template: Any) -> Tuple[Any, Dict[str, Any]]:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file does not match ``template``.
+        ValueError: ``path`` is a folder, or the file is empty, truncated, corrupt, not a ``.npz`` of arrays
+            (e.g. an image renamed), has unreadable metadata, or does not match ``template`` (another
+            configuration's checkpoint). The message starts with ``path``.
     """
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    metadata = json.loads(str(arrays.pop(_META_KEY, np.asarray("{}"))))
-    return arrays_to_state(arrays, template), metadata
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder, not a checkpoint file")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a single array: an .npy file renamed
+            raise ValueError("a single .npy array, not an .npz archive")
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise
+    except (EOFError, zipfile.BadZipFile, zlib.error, OSError, ValueError, KeyError) as e:
+        # EOFError: empty; BadZipFile/zlib.error/KeyError: truncated or corrupt zip; ValueError: not an .npz
+        # (numpy refuses to unpickle other files); OSError: unreadable.
+        problem = "empty file" if isinstance(e, EOFError) else f"not a readable checkpoint ({_one_line(e)})"
+        raise ValueError(f"{path}: {problem}") from None
+    try:
+        metadata = json.loads(str(arrays.pop(_META_KEY, np.asarray("{}"))))
+    except ValueError as e:
+        raise ValueError(f"{path}: unreadable checkpoint metadata ({_one_line(e)})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: unreadable checkpoint metadata (not a mapping)")
+    try:
+        return arrays_to_state(arrays, template), metadata
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())

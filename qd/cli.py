@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--elite", default="best", help="'best' (default) or a cell index")
     replay.add_argument("--output", metavar="FILE", help="HTML file (default: RUN_DIR/replay_<elite>.html)")
 
-    sub.add_parser("tasks", help="list the registered tasks")
+    tasks = sub.add_parser("tasks", help="list the registered tasks")
+    parser.commands = {"run": run, "plot": plot, "replay": replay, "tasks": tasks}  # for their own errors
     return parser
 
 
@@ -233,8 +234,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         0 on success; 2 for a bad option or a bad file (one line ``qd <command>: error: ...`` on stderr,
         argparse's usage errors included); 130 after Ctrl-C (the message says how to resume).
     """
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the subcommand's parser: "qd run: error: unrecognized arguments: ..."
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse: --help (0) or a usage error (2, already printed)
         return e.code if isinstance(e.code, int) else 2
     from qd.parallel import use_cpu_cores

@@ -87,5 +87,5 @@ def build_random_search(config: Dict[str, Any], task: Any) -> Job:
     return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
 
 
-register_algorithm("ns", build_novelty_search)
-register_algorithm("random", build_random_search)
+register_algorithm("ns", build_novelty_search, uses=("sigma",))  # no archive bounds, no emitter
+register_algorithm("random", build_random_search, uses=("archive",))  # no emitter

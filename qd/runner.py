@@ -4,12 +4,17 @@ resumed run continues exactly.
 
 Run directory layout::
 
-    RUN_DIR/config.yaml       the resolved config
+    RUN_DIR/config.yaml       the resolved config: the options this run uses (``qd.config.recorded_config``)
     RUN_DIR/metrics.csv       one row per iteration (iteration 0 = the initial batch)
     RUN_DIR/checkpoint.npz    the full algorithm state (atomic, every ``checkpoint_every`` iterations)
-    RUN_DIR/archive.npz       the final repertoire (``Archive.to_dict``)
+    RUN_DIR/archive.npz       the repertoire (``qd.save_archive``, with the task, algorithm and descriptor
+                              names as metadata), written with every checkpoint and at the end
     RUN_DIR/archive.png       archive heatmap
     RUN_DIR/metrics.png       metric curves
+
+``qd plot`` redraws the plots from ``archive.npz`` and ``metrics.csv`` alone (no task, nothing compiled).
+A file that is missing, empty, truncated, corrupt, of the wrong kind or written by another job raises
+:class:`RunDirError` (one line naming the file and the problem).
 
 Algorithms are composed here (this is the only layer that picks concrete emitters). New algorithms
 register a builder with :func:`register_algorithm`.
@@ -33,7 +38,7 @@ from qd import config as config_lib
 from qd.archives import CVTArchive, GridArchive
 from qd.cache import enable_compilation_cache
 from qd.checkpoint import load_checkpoint, save_checkpoint
-from qd.config import ConfigError, resolve_config
+from qd.config import ConfigError, RunDirError, resolve_config
 from qd.tasks.registry import get_task_spec
 
 CONFIG_FILE = "config.yaml"
@@ -67,11 +72,23 @@ class Job:
 ALGORITHMS: Dict[str, Callable[[Dict[str, Any], Any], Job]] = {}
 
 
-def register_algorithm(name: str, builder: Callable[[Dict[str, Any], Any], Job]) -> None:
-    """Make ``--algorithm NAME`` build its job with ``builder(config, task)``."""
+def register_algorithm(
+    name: str, builder: Callable[[Dict[str, Any], Any], Job], uses: Optional[Tuple[str, ...]] = None
+) -> None:
+    """Make ``--algorithm NAME`` build its job with ``builder(config, task)``.
+
+    Args:
+        name: the ``--algorithm`` value.
+        builder: ``(config, task) -> Job``.
+        uses: the config options the algorithm reads beyond :data:`qd.config.COMMON_OPTIONS`: ``"archive"``
+            (the config's grid/CVT archive: bounds and resolution or num_cells), ``"emitter"`` (the emitter and
+            its sigmas) and plain option names; ``config.yaml`` records only those. None: record every option.
+    """
     ALGORITHMS[name] = builder
     if name not in config_lib.ALGORITHM_NAMES:
         config_lib.ALGORITHM_NAMES.append(name)
+    if uses is not None:
+        config_lib.ALGORITHM_USES[name] = tuple(uses)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -115,7 +132,7 @@ def build_archive(config: Dict[str, Any], task: Any):
         if len(res) != len(lower):
             raise ConfigError(f"--resolution: expected 1 or {len(lower)} values; got {len(res)}")
         return GridArchive.create(template, res, lower, upper, qd_offset=offset)
-    return CVTArchive.create(template, lower, upper, num_cells=config["num_cells"], seed=config["seed"], qd_offset=offset)
+    return CVTArchive.create(template, config["num_cells"], lower, upper, seed=config["seed"], qd_offset=offset)
 
 
 def build_emitter(config: Dict[str, Any], task: Any):
@@ -163,7 +180,7 @@ def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
     return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
 
 
-register_algorithm("map_elites", build_map_elites)
+register_algorithm("map_elites", build_map_elites, uses=("archive", "emitter"))
 
 
 def build_job(config: Dict[str, Any]) -> Job:
@@ -176,8 +193,8 @@ def build_job(config: Dict[str, Any]) -> Job:
     spec = get_task_spec(config["task"])
     try:
         task = spec.make(**config["task_options"])
-    except TypeError as e:
-        raise ConfigError(f"--task-options: bad options for task {config['task']!r}: {e}") from None
+    except (TypeError, ValueError) as e:  # an unknown option name, or a value the task rejects
+        raise ConfigError(f"--task-option: bad options for task {config['task']!r}: {' '.join(str(e).split())}") from None
     return ALGORITHMS[config["algorithm"]](config, task)
 
 
@@ -185,7 +202,11 @@ def build_job(config: Dict[str, Any]) -> Job:
 # Run directory
 # --------------------------------------------------------------------------------------------- #
 def new_run_dir(config: Dict[str, Any]) -> str:
-    """A fresh ``output_dir/<name or timestamp-task-algorithm>`` folder (created)."""
+    """A fresh ``output_dir/<name or timestamp-task-algorithm>`` folder (created).
+
+    Raises:
+        OSError: the folder cannot be created (``output_dir`` is a file, no permission, ...).
+    """
     name = config["run_name"] or "{}-{}-{}".format(
         datetime.datetime.now().strftime("%Y%m%d-%H%M%S"), config["task"], config["algorithm"]
     )
@@ -198,52 +219,147 @@ def new_run_dir(config: Dict[str, Any]) -> str:
     return path
 
 
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _check_run_dir(run_dir: str) -> None:
+    if not os.path.exists(run_dir):
+        raise RunDirError(run_dir, "no such run directory")
+    if not os.path.isdir(run_dir):
+        raise RunDirError(run_dir, "not a run directory (a file, not a folder)")
+
+
+def _check_file(path: str, missing: str) -> None:
+    """RunDirError unless ``path`` is a non-empty regular file; ``missing`` says what its absence means."""
+    if not os.path.exists(path):
+        raise RunDirError(path, f"no such file ({missing})")
+    if os.path.isdir(path):
+        raise RunDirError(path, "is a folder, not a file")
+    if os.path.getsize(path) == 0:
+        raise RunDirError(path, "empty file")
+
+
 def read_config(run_dir: str) -> Dict[str, Any]:
-    """The resolved config saved in a run directory.
+    """The config saved in a run directory, resolved: the options it does not record come from the defaults.
 
     Raises:
-        FileNotFoundError: the folder has no ``config.yaml`` (not a run directory).
+        RunDirError: no such folder, no ``config.yaml`` (not a run directory), or a ``config.yaml`` that is
+            empty, not text, malformed YAML, not a mapping, or has a bad option (e.g. an unknown task).
     """
+    _check_run_dir(run_dir)
     path = os.path.join(run_dir, CONFIG_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir!r} is not a run directory (no {CONFIG_FILE})")
-    with open(path) as f:
-        return yaml.safe_load(f)
+    _check_file(path, "not a run directory")
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        saved = yaml.safe_load(text)
+    except UnicodeDecodeError as e:
+        raise RunDirError(path, f"not a text file (not UTF-8 at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        raise RunDirError(path, f"not valid YAML: {config_lib.yaml_problem(e)}") from None
+    except OSError as e:
+        raise RunDirError(path, f"cannot read: {e.strerror or e}") from None
+    if not isinstance(saved, dict):
+        kind = "empty" if saved is None else f"a {type(saved).__name__}"
+        raise RunDirError(path, f"must be a mapping of option: value; got {kind}")
+    try:
+        return resolve_config(saved)
+    except ConfigError as e:
+        raise RunDirError(path, _one_line(e)) from None
 
 
 def _write_config(run_dir: str, config: Dict[str, Any]) -> None:
     with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
-        yaml.safe_dump(config, f, sort_keys=True)
+        yaml.safe_dump(config_lib.recorded_config(config), f, sort_keys=True)
+
+
+def _read_metrics_rows(path: str) -> Tuple[List[str], List[List[float]]]:
+    """``(header, rows)`` of a metrics file, checked: every row has a number in each column.
+
+    Raises:
+        RunDirError: empty, not text, no ``iteration`` column, a ragged row or a value that is not a number.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise RunDirError(path, f"not a text file (not UTF-8 at byte {e.start})") from None
+    except csv.Error as e:
+        raise RunDirError(path, f"not a CSV file: {_one_line(e)}") from None
+    except OSError as e:
+        raise RunDirError(path, f"cannot read: {e.strerror or e}") from None
+    if not rows or not rows[0]:
+        raise RunDirError(path, "empty file (no header line)")
+    header = rows[0]
+    if header[0] != "iteration":
+        raise RunDirError(path, f"the first column must be 'iteration'; got {header[0][:40]!r}")
+    body = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise RunDirError(path, f"line {line} has {len(row)} fields; the header has {len(header)}")
+        try:
+            body.append([float(x) for x in row])
+        except ValueError:
+            bad = next(x for x in row if not _is_number(x))
+            raise RunDirError(path, f"line {line}: {bad[:40]!r} is not a number") from None
+    return header, body
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 class MetricsLog:
-    """``metrics.csv``: one row per iteration, appended after every chunk (flushed)."""
+    """``metrics.csv``: one row per iteration, appended after every chunk (flushed).
+
+    Raises (constructor):
+        RunDirError: an existing file that is not a metrics file (see :func:`read_metrics`).
+    """
 
     def __init__(self, path: str):
         self.path = path
         self.columns: Optional[List[str]] = None
         if os.path.exists(path):
-            with open(path) as f:
-                header = f.readline().strip()
-            self.columns = header.split(",") if header else None
+            if os.path.isdir(path):
+                raise RunDirError(path, "is a folder, not a file")
+            if os.path.getsize(path) > 0:
+                self.columns = _read_metrics_rows(path)[0]
 
     def truncate(self, last_iteration: int) -> None:
-        """Drop rows after ``last_iteration`` (rows written after the checkpoint a run resumes from)."""
-        if not os.path.exists(self.path):
+        """Drop rows after ``last_iteration`` (rows written after the checkpoint a run resumes from).
+
+        Raises:
+            RunDirError: the file is not a metrics file (see :func:`read_metrics`).
+        """
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
             return
-        with open(self.path) as f:
+        header, body = _read_metrics_rows(self.path)
+        with open(self.path, newline="") as f:
             rows = list(csv.reader(f))
-        if not rows:
-            return
-        keep = [rows[0]] + [r for r in rows[1:] if int(float(r[0])) <= last_iteration]
+        keep = [header] + [r for r, values in zip(rows[1:], body) if values[0] <= last_iteration]
         with open(self.path, "w", newline="") as f:
             csv.writer(f).writerows(keep)
 
     def append(self, metrics: Dict[str, np.ndarray]) -> None:
+        """Append the rows of ``metrics`` (``{name: (n,) array}``, ``iteration`` included).
+
+        Raises:
+            RunDirError: the file's header names columns these metrics do not have (another job's file).
+        """
         if self.columns is None:
             self.columns = ["iteration"] + sorted(k for k in metrics if k != "iteration")
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
+        missing = [c for c in self.columns if c not in metrics]
+        if missing:
+            raise RunDirError(
+                self.path, f"has columns this run does not write ({', '.join(missing[:5])}): written by another job?"
+            )
         n = len(np.atleast_1d(metrics["iteration"]))
         cols = [np.atleast_1d(np.asarray(metrics[c])) for c in self.columns]
         with open(self.path, "a", newline="") as f:
@@ -257,29 +373,130 @@ def _fmt(x) -> str:
 
 
 def read_metrics(run_dir: str) -> Dict[str, np.ndarray]:
-    """``metrics.csv`` of a run directory as ``{column: (rows,) float64 array}``."""
-    with open(os.path.join(run_dir, METRICS_FILE)) as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], np.asarray(rows[1:], dtype=np.float64).reshape(-1, len(rows[0]))
-    return {name: body[:, i] for i, name in enumerate(header)}
+    """``metrics.csv`` of a run directory as ``{column: (rows,) float64 array}``.
+
+    Raises:
+        RunDirError: no such folder or file, a folder in its place, an empty file, not text, no
+            ``iteration`` column, a ragged row, or a value that is not a number (the message gives the line).
+    """
+    _check_run_dir(run_dir)
+    path = os.path.join(run_dir, METRICS_FILE)
+    _check_file(path, "the run stopped before its first iteration?")
+    header, body = _read_metrics_rows(path)
+    values = np.asarray(body, dtype=np.float64).reshape(-1, len(header))
+    return {name: values[:, i] for i, name in enumerate(header)}
 
 
-def write_plots(run_dir: str, archive: Any) -> None:
-    """(Re)draw ``archive.png`` and ``metrics.png`` in a run directory."""
+def archive_metadata(config: Dict[str, Any], task: Any) -> Dict[str, Any]:
+    """What ``archive.npz`` carries beside the archive: task, algorithm and, if the task names them, the
+    descriptor axes (so that ``qd plot`` labels them without building the task)."""
+    metadata: Dict[str, Any] = {"task": config["task"], "algorithm": config["algorithm"]}
+    names = getattr(task, "descriptor_names", None)
+    if names is not None:
+        metadata["descriptor_names"] = [str(n) for n in names]
+    return metadata
+
+
+def save_run_archive(run_dir: str, archive: Any, metadata: Dict[str, Any]) -> None:
+    """Write ``archive.npz`` atomically (``qd.save_archive``) with ``metadata`` (:func:`archive_metadata`)."""
+    from qd.archives import save_archive
+
+    save_archive(os.path.join(run_dir, ARCHIVE_FILE), archive, metadata=metadata)
+
+
+def load_run_archive(run_dir: str) -> Tuple[Any, Dict[str, Any]]:
+    """``(archive, metadata)`` from a run directory's ``archive.npz``, without building the task.
+
+    Raises:
+        RunDirError: no such folder or file, or a file that is empty, truncated, corrupt or not an archive.
+    """
+    from qd.archives import load_archive, read_archive_metadata
+
+    _check_run_dir(run_dir)
+    path = os.path.join(run_dir, ARCHIVE_FILE)
+    _check_file(path, "the run stopped before its first checkpoint?")
+    try:
+        return load_archive(path), dict(read_archive_metadata(path) or {})
+    except (OSError, ValueError) as e:  # documented: ValueError for an unreadable or wrong-kind file
+        raise RunDirError(path, _without_prefix(_one_line(e), path)) from None
+
+
+def _without_prefix(message: str, path: str) -> str:
+    for prefix in (f"{path}: ", f"{path!r}: ", f"{os.path.abspath(path)}: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def archive_title(archive: Any, metrics: Optional[Dict[str, np.ndarray]] = None, metadata: Optional[Dict[str, Any]] = None) -> str:
+    """The archive plot's title: what the archive is and holds, and the ground-truth coverage of an
+    exploration run (``gt_coverage`` in ``metrics``, last row).
+
+    ``"novelty archive: N agents"`` for an unstructured archive (its fill fraction is not a coverage), else
+    ``"N elites, coverage X%"``; prefixed with ``task (algorithm)`` when ``metadata`` names them.
+    """
+    from qd.archives import UnstructuredArchive
+
+    n = int(np.asarray(archive.filled).sum())
+    if isinstance(archive, UnstructuredArchive):
+        title = f"novelty archive: {n} agents"
+    else:
+        title = f"{n} elites, coverage {n / archive.capacity:.1%}"
+    gt = (metrics or {}).get("gt_coverage")
+    if gt is not None and len(gt):
+        title += f"; ground-truth coverage {float(gt[-1]):.1%}"
+    metadata = metadata or {}
+    if metadata.get("task"):
+        what = f"{metadata['task']} ({metadata['algorithm']})" if metadata.get("algorithm") else str(metadata["task"])
+        title = f"{what}: {title}"
+    return title
+
+
+def write_plots(run_dir: str, archive: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
+    """(Re)draw ``archive.png`` and ``metrics.png`` in a run directory from ``archive`` and ``metrics.csv``.
+
+    Args:
+        run_dir: the run directory.
+        archive: the repertoire to draw.
+        metadata: ``archive.npz``'s metadata (:func:`archive_metadata`): task, algorithm, descriptor names.
+
+    Raises:
+        RunDirError: ``metrics.csv`` is missing or unreadable (see :func:`read_metrics`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.figure
     import matplotlib.pyplot as plt
 
     from qd.plotting import plot_archive, plot_metrics
 
-    ax = plot_archive(archive)
-    ax.set_title(f"archive ({int(archive.num_elites)} elites, coverage {float(archive.coverage):.1%})")
-    ax.figure.savefig(os.path.join(run_dir, ARCHIVE_PLOT), dpi=120, bbox_inches="tight")
-    plt.close(ax.figure)
-    fig = plot_metrics(read_metrics(run_dir))
+    metrics = read_metrics(run_dir)
+    metadata = metadata or {}
+    drawn = plot_archive(archive, descriptor_names=metadata.get("descriptor_names"))
+    title = archive_title(archive, metrics, metadata)
+    if isinstance(drawn, matplotlib.figure.Figure):  # d >= 3: one panel per pair of dimensions
+        figure = drawn
+        figure.suptitle(title)
+    else:
+        figure = drawn.figure
+        drawn.set_title(title)
+    figure.savefig(os.path.join(run_dir, ARCHIVE_PLOT), dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    fig = plot_metrics(metrics)
     fig.savefig(os.path.join(run_dir, METRICS_PLOT), dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def plot_run(run_dir: str) -> None:
+    """``qd plot``: redraw a run directory's plots from ``archive.npz`` and ``metrics.csv`` alone (no task is
+    built, nothing is compiled).
+
+    Raises:
+        RunDirError: a missing or unreadable ``archive.npz`` or ``metrics.csv``.
+    """
+    archive, metadata = load_run_archive(run_dir)
+    write_plots(run_dir, archive, metadata)
 
 
 def select_elite(archive: Any, elite: str) -> int:
@@ -303,19 +520,89 @@ def select_elite(archive: Any, elite: str) -> int:
     return cell
 
 
+# Options that do not change what a checkpoint holds: a run may resume with other values.
+_RUN_ONLY_OPTIONS = ("iterations", "output_dir", "run_name", "compilation_cache", "checkpoint_every", "chunk_size", "devices")
+
+
+def _job_signature(config: Dict[str, Any]) -> Dict[str, Any]:
+    import json
+
+    recorded = config_lib.recorded_config(config)
+    return json.loads(json.dumps({k: v for k, v in recorded.items() if k not in _RUN_ONLY_OPTIONS}))
+
+
+def _save_run_checkpoint(run_dir: str, state: Any, iteration: int, config: Dict[str, Any]) -> None:
+    save_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), state, {"iteration": iteration, "job": _job_signature(config)})
+
+
+def load_run_checkpoint(run_dir: str, job: Job) -> Tuple[Any, Dict[str, Any]]:
+    """The state and metadata of a run directory's ``checkpoint.npz``, checked against ``job``.
+
+    Raises:
+        RunDirError: no such file, or a file that is empty, truncated, corrupt, not a checkpoint, or written by
+            another job (other options, or arrays of other shapes than ``job``'s state).
+    """
+    _check_run_dir(run_dir)
+    path = os.path.join(run_dir, CHECKPOINT_FILE)
+    _check_file(path, "the run stopped before its first checkpoint?")
+    template = jax.eval_shape(job.init, jax.random.PRNGKey(job.config["seed"]))[0]
+    try:
+        state, metadata = load_checkpoint(path, template)
+    except (OSError, ValueError) as e:
+        raise RunDirError(path, _without_prefix(_one_line(e), path)) from None
+    iteration = metadata.get("iteration")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < -1:
+        raise RunDirError(path, f"not a run checkpoint: no iteration count in its metadata (got {iteration!r})")
+    saved = metadata.get("job")
+    if saved is not None:
+        current = _job_signature(job.config)
+        differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if differ:
+            details = ", ".join(f"{k}: {saved.get(k)!r} vs {current.get(k)!r}" for k in differ[:3])
+            raise RunDirError(path, f"written by another job than this folder's config.yaml ({details})")
+    return state, metadata
+
+
 def load_run(run_dir: str) -> Tuple[Job, Any, Dict[str, Any]]:
-    """Rebuild the job of a run directory and load its last checkpoint: ``(job, state, metadata)``."""
+    """Rebuild the job of a run directory and load its last checkpoint: ``(job, state, metadata)``.
+
+    Raises:
+        RunDirError: a missing or unreadable ``config.yaml`` or ``checkpoint.npz``, or a checkpoint of
+            another job.
+        ConfigError: the saved task options are rejected by the task (see :func:`build_job`).
+    """
     job = build_job(read_config(run_dir))
-    template = jax.eval_shape(job.init, jax.random.PRNGKey(0))[0]
-    state, metadata = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), template)
+    state, metadata = load_run_checkpoint(run_dir, job)
     return job, state, metadata
 
 
 # --------------------------------------------------------------------------------------------- #
 # The loop
 # --------------------------------------------------------------------------------------------- #
+def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
+    """The progress bar's postfix for a chunk's metrics (``{name: (n,) array}``): the last value of each
+    metric present, in this order: ``evals``, ``qd_score``, then ``gt_cov`` (the ground-truth coverage of
+    an exploration run, ``gt_coverage``) when present, else ``coverage`` (the archive's), then ``max_fit``.
+
+    A novelty-search archive's fill fraction is not a coverage, so an exploration run shows ``gt_cov`` only.
+    """
+    last = {k: np.asarray(v).reshape(-1)[-1] for k, v in metrics.items() if np.asarray(v).size}
+    fields: Dict[str, str] = {}
+    if "num_evaluations" in last:
+        fields["evals"] = str(int(last["num_evaluations"]))
+    if "qd_score" in last:
+        fields["qd_score"] = f"{float(last['qd_score']):.4g}"
+    if "gt_coverage" in last:
+        fields["gt_cov"] = f"{float(last['gt_coverage']):.1%}"
+    elif "coverage" in last:
+        fields["coverage"] = f"{float(last['coverage']):.1%}"
+    if "max_fitness" in last:
+        fields["max_fit"] = f"{float(last['max_fitness']):.4g}"
+    return fields
+
+
 class _Progress:
-    """A tqdm bar over iterations with the QD metrics in its postfix."""
+    """A tqdm bar over iterations with the QD metrics in its postfix (:func:`progress_fields`)."""
 
     def __init__(self, total: int, initial: int, enabled: bool):
         self.bar = None
@@ -328,18 +615,14 @@ class _Progress:
     def update(self, n: int, metrics: Dict[str, np.ndarray]) -> None:
         if self.bar is None:
             return
-        evals = int(metrics["num_evaluations"][-1])
-        if self.evals0 is None:
-            self.evals0 = evals - int(metrics["num_evaluations"][-1] - metrics["num_evaluations"][0])
-        rate = (evals - self.evals0) / max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.set_postfix(
-            evals=evals,
-            qd_score=f"{float(metrics['qd_score'][-1]):.4g}",
-            coverage=f"{float(metrics['coverage'][-1]):.1%}",
-            max_fit=f"{float(metrics['max_fitness'][-1]):.4g}",
-            evals_per_s=f"{rate:.3g}",
-            refresh=False,
-        )
+        fields = progress_fields(metrics)
+        if "num_evaluations" in metrics:
+            evals = np.asarray(metrics["num_evaluations"]).reshape(-1)
+            if self.evals0 is None:
+                self.evals0 = int(evals[-1]) - int(evals[-1] - evals[0])
+            rate = (int(evals[-1]) - self.evals0) / max(time.perf_counter() - self.t0, 1e-9)
+            fields["evals_per_s"] = f"{rate:.3g}"
+        self.bar.set_postfix(fields, refresh=False)
         self.bar.update(n)
 
     def close(self) -> None:
@@ -353,6 +636,7 @@ def run(
     resume: bool = False,
     progress: bool = True,
     on_chunk: Optional[Callable[[int], None]] = None,
+    on_run_dir: Optional[Callable[[str], None]] = None,
 ) -> Tuple[Any, str]:
     """Run (or resume) a job, keeping its run directory up to date.
 
@@ -362,27 +646,47 @@ def run(
         resume: continue from ``run_dir``'s checkpoint (its metrics after the checkpoint are dropped).
         progress: show a progress bar.
         on_chunk: called with the iteration count after each chunk is saved (tests use it to interrupt).
+        on_run_dir: called with the run directory as soon as it exists, before anything compiles (the
+            command line uses it to say which folder to resume after Ctrl-C).
 
     Returns:
         ``(final_state, run_dir)``.
 
+    Raises:
+        ConfigError: a bad option found while building the job (before the run directory is created).
+        RunDirError: resuming from a run directory whose checkpoint or metrics are missing, unreadable or
+            another job's.
+        OSError: the run directory cannot be created or written.
+
     Chunks of ``chunk_size`` iterations follow iteration 0, the initial batch (evaluated by ``init`` or,
     when ``init`` leaves it pending, by a first chunk of one iteration), so chunk boundaries are multiples
     of ``chunk_size``; checkpoints are written only on them, so a resumed run executes exactly the same
-    compiled chunks as an uninterrupted one and ends with the same archive.
+    compiled chunks as an uninterrupted one and ends with the same archive. ``archive.npz`` is rewritten
+    with every checkpoint, so ``qd plot`` works on an interrupted run.
     """
+    if resume and run_dir is None:
+        raise ValueError("run(resume=True) needs the run directory to resume")
     if config["compilation_cache"]:
         enable_compilation_cache()
     job = build_job(config)
+    metadata = archive_metadata(config, job.task)
+
+    def checkpoint(state, iteration):
+        _save_run_checkpoint(run_dir, state, iteration, config)
+        save_run_archive(run_dir, job.archive_of(state), metadata)
+
     if resume:
-        template = jax.eval_shape(job.init, jax.random.PRNGKey(config["seed"]))[0]
-        state, metadata = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), template)
-        done = int(metadata["iteration"])
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
+        state, saved = load_run_checkpoint(run_dir, job)
+        done = int(saved["iteration"])
         log = MetricsLog(os.path.join(run_dir, METRICS_FILE))
         log.truncate(done)
     else:
         run_dir = run_dir or new_run_dir(config)
         os.makedirs(run_dir, exist_ok=True)
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         _write_config(run_dir, config)
         log = MetricsLog(os.path.join(run_dir, METRICS_FILE))
         state, metrics = job.init(jax.random.PRNGKey(config["seed"]))
@@ -391,7 +695,7 @@ def run(
         done = int(metrics["iteration"])
         if done == 0:
             log.append(metrics)
-        save_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), state, {"iteration": done})
+        checkpoint(state, done)
 
     total, chunk, every = config["iterations"], config["chunk_size"], config["checkpoint_every"]
     bar = _Progress(total + 1, done + 1, progress)  # counts iteration 0 (the initial batch) too
@@ -404,7 +708,7 @@ def run(
             done += n
             log.append(metrics)
             if done - last_checkpoint >= every or done == total:
-                save_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), state, {"iteration": done})
+                checkpoint(state, done)
                 last_checkpoint = done
             bar.update(n, metrics)
             if on_chunk is not None:
@@ -412,10 +716,8 @@ def run(
     finally:
         bar.close()
     archive = job.archive_of(state)
-    from qd.checkpoint import atomic_savez
-
-    atomic_savez(os.path.join(run_dir, ARCHIVE_FILE), archive.to_dict())
-    write_plots(run_dir, archive)
+    save_run_archive(run_dir, archive, metadata)
+    write_plots(run_dir, archive, metadata)
     return state, run_dir
 
 

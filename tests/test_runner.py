@@ -1,15 +1,20 @@
 """The `qd` command line and run directories: files, resume, plots, bad options."""
 
 import os
+import tempfile
 
 import jax
 import numpy as np
 import pytest
+import yaml
 
+import qd.archives
 from qd import runner
+from qd.cache import default_cache_dir
 from qd.checkpoint import load_checkpoint, save_checkpoint
 from qd.cli import main
 from qd.config import ConfigError, resolve_config
+from qd.tasks.registry import TaskSpec
 
 TINY = {"task": "arm", "task_options": {"num_joints": 8}, "resolution": [10, 10], "batch_size": 32,
         "iterations": 9, "chunk_size": 2, "checkpoint_every": 4}
@@ -127,3 +132,99 @@ def test_default_job_is_map_elites_on_a_brax_task():
     assert config["devices"] == "all" and resolve_config({"task": "arm"})["devices"] == 1
     merged = resolve_config({"task_options": {"hidden_sizes": [8]}})
     assert merged["task_options"] == {"episode_length": 250, "hidden_sizes": [8]}  # merged, not replaced
+
+
+def test_ctrl_c_prints_the_resume_command_with_the_real_run_dir(tmp_path, capsys, monkeypatch):
+    real_run = runner.run
+
+    def interrupt(done):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run", lambda config, **kw: real_run(config, on_chunk=interrupt, **kw))
+    argv = ["run", "--task", "arm", "--task-option", "num_joints=4", "--resolution", "4", "--batch-size", "8",
+            "--iterations", "6", "--chunk-size", "1", "--checkpoint-every", "2", "--compilation-cache", "false",
+            "--output-dir", str(tmp_path), "--run-name", "cut", "--no-progress"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    run_dir = os.path.join(str(tmp_path), "cut")
+    assert f"qd run --resume {run_dir}`" in err and "RUN_DIR" not in err and "Traceback" not in err
+    assert main(["plot", run_dir]) == 0  # archive.npz is written with every checkpoint
+    assert main(["run", "--resume", run_dir, "--no-progress"]) == 130  # interrupted again, same message
+    assert f"qd run --resume {run_dir}`" in capsys.readouterr().err
+    monkeypatch.setattr(runner, "run", real_run)
+    assert main(["run", "--resume", run_dir, "--no-progress"]) == 0
+    np.testing.assert_array_equal(runner.read_metrics(run_dir)["iteration"], np.arange(7))
+
+    def interrupt_while_building(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "build_job", interrupt_while_building)
+    assert main(argv[:-3] + ["--run-name", "early", "--no-progress"]) == 130
+    assert "interrupted before the run directory was created: nothing to resume" in capsys.readouterr().err
+
+
+_ALWAYS = {"algorithm", "task", "task_options", "batch_size", "iterations", "seed", "devices", "chunk_size",
+           "checkpoint_every", "output_dir", "run_name", "compilation_cache"}
+
+
+@pytest.mark.parametrize(
+    "options, recorded",
+    [
+        ({"algorithm": "map_elites", "archive": "grid", "emitter": "iso_line"},
+         {"archive", "lower", "upper", "resolution", "emitter", "iso_sigma", "line_sigma"}),
+        ({"algorithm": "map_elites", "archive": "grid", "emitter": "gaussian"},
+         {"archive", "lower", "upper", "resolution", "emitter", "sigma"}),
+        ({"algorithm": "map_elites", "archive": "cvt", "emitter": "iso_line"},
+         {"archive", "lower", "upper", "num_cells", "emitter", "iso_sigma", "line_sigma"}),
+        ({"algorithm": "map_elites", "archive": "cvt", "emitter": "gaussian"},
+         {"archive", "lower", "upper", "num_cells", "emitter", "sigma"}),
+        ({"algorithm": "ns"}, {"sigma"}),  # its own unstructured archive on the task's bounds, no emitter
+        ({"algorithm": "random", "archive": "grid"}, {"archive", "lower", "upper", "resolution"}),
+        ({"algorithm": "random", "archive": "cvt"}, {"archive", "lower", "upper", "num_cells"}),
+    ],
+)
+def test_config_yaml_records_only_the_options_the_run_uses(tmp_path, options, recorded):
+    config = resolve_config({"task": "point2d", "output_dir": str(tmp_path), **options})
+    runner._write_config(str(tmp_path), config)
+    with open(tmp_path / "config.yaml") as f:
+        saved = yaml.safe_load(f)
+    assert set(saved) == _ALWAYS | recorded
+    assert runner.read_config(str(tmp_path)) == config  # the rest is filled from the defaults
+
+
+def test_progress_bar_shows_the_ground_truth_coverage_of_exploration_runs():
+    ns = {"num_evaluations": np.array([10, 30]), "gt_coverage": np.array([0.5, 0.92]),
+          "novelty_archive_fill": np.array([0.01, 0.015])}
+    assert runner.progress_fields(ns) == {"evals": "30", "gt_cov": "92.0%"}
+    me = {"num_evaluations": np.array([8]), "qd_score": np.array([3.0]), "coverage": np.array([0.25]),
+          "max_fitness": np.array([-0.5])}
+    assert runner.progress_fields(me) == {"evals": "8", "qd_score": "3", "coverage": "25.0%", "max_fit": "-0.5"}
+    assert runner.progress_fields({}) == {}
+
+
+def test_plot_redraws_from_archive_and_metrics_without_the_task(tmp_path, monkeypatch, capsys):
+    run_dir = str(tmp_path / "r")
+    runner.run(tiny_config(tmp_path, run_name="r", iterations=2, compilation_cache=False), progress=False)
+    assert qd.archives.read_archive_metadata(os.path.join(run_dir, "archive.npz"))["task"] == "arm"
+    for name in ("archive.png", "metrics.png", "checkpoint.npz", "config.yaml"):
+        os.remove(os.path.join(run_dir, name))  # plot needs neither the checkpoint nor the config
+
+    def no_task(*args, **kwargs):
+        raise AssertionError("qd plot built a task")
+
+    monkeypatch.setattr(runner, "build_job", no_task)
+    monkeypatch.setattr(TaskSpec, "make", no_task)
+    assert main(["plot", run_dir]) == 0
+    assert os.path.getsize(os.path.join(run_dir, "archive.png")) > 0
+    archive, metadata = runner.load_run_archive(run_dir)
+    title = runner.archive_title(archive, runner.read_metrics(run_dir), metadata)
+    assert title == f"arm (map_elites): {int(archive.num_elites)} elites, coverage {float(archive.coverage):.1%}"
+
+
+def test_tests_write_caches_under_a_temporary_folder(tmp_path):
+    root = os.path.realpath(tempfile.gettempdir())
+    assert os.path.realpath(default_cache_dir()).startswith(root + os.sep)
+    assert os.path.realpath(os.environ["XDG_CACHE_HOME"]).startswith(root + os.sep)
+    runner.run(tiny_config(tmp_path, run_name="c", iterations=1, compilation_cache=True), progress=False)
+    assert os.path.realpath(jax.config.jax_compilation_cache_dir).startswith(root + os.sep)

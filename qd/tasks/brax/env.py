@@ -52,6 +52,27 @@ class Environment(Protocol):
         ...
 
 
+def _import_brax(module: str):
+    """``importlib.import_module(module)``, a Brax module. The first import of Brax imports
+    ``mujoco.mjx.warp``, which prints "Failed to import warp: ..." and "Failed to import mujoco_warp: ..." to
+    stdout when the optional ``warp`` package is absent (CPU installs); what that import prints goes to the
+    ``qd`` logger at debug level instead."""
+    import contextlib
+    import importlib
+    import io
+    import logging
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        imported = importlib.import_module(module)
+    for line in printed.getvalue().splitlines():
+        logging.getLogger("qd").debug("import %s printed: %s", module, line)
+    return imported
+
+
 def make_brax_env(base_env: str, backend: str, contacts: bool, **env_kwargs: Any):
     """A ``brax.envs`` environment (no wrappers: no episode limit, no auto-reset).
 
@@ -65,10 +86,8 @@ def make_brax_env(base_env: str, backend: str, contacts: bool, **env_kwargs: Any
     Raises:
         ValueError: unknown environment or backend.
     """
-    import brax.envs
-
     check_backend(backend)
-    envs = brax.envs._envs  # name -> class; the public get_environment does the same lookup
+    envs = _import_brax("brax.envs")._envs  # name -> class; the public get_environment does the same lookup
     if base_env not in envs:
         raise ValueError(f"unknown brax environment {base_env!r}; accepted: {', '.join(sorted(envs))}")
     return envs[base_env](backend=backend, debug=contacts, **env_kwargs)
@@ -136,7 +155,7 @@ def load_mjcf_system(path: str, backend: str, replacements: Optional[Dict[str, A
         ValueError: unknown backend.
     """
     check_backend(backend)
-    from brax.io import mjcf
+    mjcf = _import_brax("brax.io.mjcf")
 
     system = mjcf.load(path)
     return system.tree_replace(replacements) if replacements else system
