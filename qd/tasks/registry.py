@@ -98,6 +98,9 @@ def _brax_factory(name: str):
 
 # Brax locomotion (qd/tasks/brax): CVT archive of 1024 cells, iso+line with QDax's Brax settings,
 # episodes of 250 steps by default (``--task-option episode_length=1000`` for the papers' length).
+# Task options are make_task's keyword arguments, e.g. ``--task-option batch_invariant=true``: scores that do
+# not depend on the batch (or shard) and that ``qd replay`` reproduces exactly, at 1.6-3x the CPU time and
+# far more on a GPU (qd.tasks.brax.tasks).
 _BRAX_DEFAULTS = dict(
     archive="cvt", num_cells=1024, emitter="iso_line", iso_sigma=0.005, line_sigma=0.05, batch_size=128,
     task_options={"episode_length": 250},
@@ -137,6 +140,7 @@ register_task(
 # AntMaze: Brax ant, 574-parameter controller. SERENE's episodes are 3000 steps (about 100 s per generation of
 # 200 on a 2-core CPU); the command line defaults to 250 (``--task-option num_steps=3000`` for SERENE's length)
 # and 30 generations (about 5 minutes on a 2-core CPU, compilation included).
+# ``--task-option batch_invariant=true`` makes outcomes independent of the batch (qd.tasks.sparse.ant_maze).
 register_task(
     "ant_maze",
     "qd.tasks.sparse:AntMaze",

@@ -81,7 +81,9 @@ def replay_episode(task: Any, genotype: Any, key: Optional[jax.Array] = None) ->
 
     The return is computed as ``task.evaluate`` does (same ``step_reward``, same done mask: step ``t``
     counts if no earlier state was done), but in a single-episode program, so on chaotic tasks it can differ
-    from the score the same policy got inside a batch (see the module docstring).
+    from the score the same policy got inside a batch (see the module docstring). With the task's
+    ``batch_invariant`` option the return is computed by the very function ``evaluate`` maps over the
+    candidates (``task.episode_stats``), and equals the archived fitness bitwise (same start state).
 
     Args:
         task: a :class:`~qd.tasks.brax.BraxTask`.
@@ -102,7 +104,10 @@ def replay_episode(task: Any, genotype: Any, key: Optional[jax.Array] = None) ->
         def add(total, x):  # summed in time order, as evaluate's running sum
             return total + jnp.where(x[1], x[0], 0.0), None
 
-        fitness, _ = jax.lax.scan(add, jnp.zeros((), jnp.float32), (rewards.astype(jnp.float32), valid))
+        if getattr(task, "batch_invariant", False):  # the single-episode function evaluate maps over
+            fitness = task.episode_stats(genotype, key).fitness
+        else:
+            fitness, _ = jax.lax.scan(add, jnp.zeros((), jnp.float32), (rewards.astype(jnp.float32), valid))
         return states.pipeline_state, steps, fitness
 
     # The task's XLA options (see qd.xla_options) cut the compile time of the episode by a third.

@@ -7,6 +7,13 @@ Done masking: a step counts only if the episode had not ended before it. The ste
 becomes 1 counts (its reward is the last one); every later step is computed (vmapped lanes run in lock
 step) but contributes nothing to the fitness, the descriptor or the step count, through ``jnp.where`` (so a
 diverged simulation after termination cannot leak NaNs either).
+
+Batch invariance: :func:`batched_rollout`'s vectorised kernels round differently for each batch size, and
+float32 locomotion is chaotic, so one policy's result depends on the batch it ran in. ``lax.map`` of
+:func:`rollout` over the population (what :class:`~qd.tasks.brax.tasks.BraxTask` does with
+``batch_invariant=True``, via ``BraxTask.episode_stats``) runs the same single-episode program for every
+candidate, so the result is bitwise the same in any batch and alone; it costs the vectorisation (measured in
+:mod:`qd.tasks.brax.tasks`).
 """
 
 from __future__ import annotations
@@ -83,8 +90,9 @@ def rollout(
     and ``get_final_xy_position``), so results compare.
 
     Deterministic: no randomness is drawn (stochastic starts come from ``init_state``). To roll out a
-    population, use :func:`batched_rollout` rather than ``vmap`` of this function: it traces the
-    environment's step once (see there).
+    population fast, use :func:`batched_rollout` rather than ``vmap`` of this function: it traces the
+    environment's step once (see there); to roll it out batch-invariantly, ``jax.lax.map`` this function
+    over the candidates (module docstring).
 
     Raises:
         ValueError: unknown ``reduction``.

@@ -18,10 +18,28 @@ Definitions (QDax 0.5's ``qdax.tasks.brax.v2``, so results compare; Brax 0.14 en
   ``reward_linvel`` for humanoid), i.e. survival reward - control cost (- contact cost for ant, zero with
   Brax's default ``use_contact_forces=False``), summed over the valid steps.
 
-Episodes start from one fixed state (``env.reset`` with ``reset_seed``, QDax's ``deterministic=True``), so
-an elite's score is reproducible; ``stochastic_reset=True`` resets every candidate with its own key
-drawn from ``evaluate``'s key instead. An episode ends after ``episode_length`` steps or when the
-environment reports ``done`` (the robot fell); nothing after that counts (see :mod:`.rollout`).
+Episodes start from one fixed state (``env.reset`` with ``reset_seed``, QDax's ``deterministic=True``);
+``stochastic_reset=True`` resets every candidate with its own key drawn from ``evaluate``'s key instead. An
+episode ends after ``episode_length`` steps or when the environment reports ``done`` (the robot fell);
+nothing after that counts (see :mod:`.rollout`).
+
+What is reproducible:
+
+- By default (``batch_invariant=False``) the population is rolled out in lock step (``vmap``, the fast
+  way). A whole run is reproducible from its seed and config (same software and hardware), but one elite
+  re-evaluated in another batch (another batch size, another shard size over devices, or alone, as
+  ``qd replay`` does) is not: the vectorised kernels round differently for each batch shape, and float32
+  locomotion is chaotic, so ``1e-7`` differences grow into another gait (an ``ant_uni`` policy scored 30.3
+  in a batch of 8 and 4.8 alone, same key; see :mod:`qd.tasks.brax.replay`).
+- With ``batch_invariant=True`` the candidates are rolled out one after the other (``lax.map`` of the
+  single-episode rollout, :meth:`BraxTask.episode_stats`), so a candidate's score (and descriptor) is
+  bitwise the same in any batch, any shard size, alone, and in ``qd replay`` (which computes its return with
+  the same function), for the same start state (with ``stochastic_reset`` the start depends on the
+  candidate's key, i.e. on its place in the batch). Measured cost (``benchmarks/brax_batch_invariance.py``,
+  hopper_uni, 300 steps, MLP (64, 64), ``evaluate`` jitted, 2-core CPU shared with other work, jax 0.10,
+  brax 0.14.2): 1.65x (batch 8), 1.62x (64), 2.17x (256) the time of the default (an earlier run, under
+  other load: 1.7x, 2.1x, 3.1x); the cost grows with the batch. On a GPU the cost is far larger (not
+  measured): the batch is the parallelism there, and one episode at a time leaves most of it idle.
 
 QD-score offset: ``qd_offset = -reward_offset * episode_length``, with QDax's per-step offsets (hopper 0.9,
 walker2d 1.413, halfcheetah 9.231, ant_uni 3.24, ant_omni 3.0, humanoid_omni 0.0). For the omni tasks
@@ -38,12 +56,13 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from qd.tasks.base import Evaluation
 from qd.tasks.brax import env as env_lib
 from qd.tasks.brax.policy import MLPPolicy, check_policy_config, init_policies
-from qd.tasks.brax.rollout import RolloutStats, batched_rollout, trajectory
+from qd.tasks.brax.rollout import RolloutStats, batched_rollout, rollout, trajectory
 from qd.xla_options import fast_compile_options
 
 # Default physics backend, measured with ``benchmarks/brax_backends.py`` (walker2d_uni, batch 128,
@@ -107,6 +126,8 @@ class BraxTask:
         xy_bounds: ``(low, high)`` clip of ``final_xy`` descriptors.
         reset_seed: seed of the fixed initial state.
         stochastic_reset: reset each candidate with its own key instead.
+        batch_invariant: roll candidates out one after the other, so scores do not depend on the batch
+            (module docstring: what it guarantees and costs).
         backend: Brax physics backend name (informational; the env was built with it).
     """
 
@@ -122,6 +143,7 @@ class BraxTask:
     reset_seed: int = struct.field(pytree_node=False, default=0)
     stochastic_reset: bool = struct.field(pytree_node=False, default=False)
     backend: str = struct.field(pytree_node=False, default=DEFAULT_BACKEND)
+    batch_invariant: bool = struct.field(pytree_node=False, default=False)
 
     # ------------------------------------------------------------------------------------------ #
     @property
@@ -233,14 +255,47 @@ class BraxTask:
                 raise ValueError(f"{self.name}: genotype leaves disagree on the batch size ({batch} vs {shape[0]})")
         return batch
 
+    @property
+    def _reduction(self) -> str:
+        return "mean" if self.descriptor_kind == "feet_contact" else "last"
+
+    def episode_stats(self, genotype: Any, key: Optional[jax.Array] = None) -> RolloutStats:
+        """One policy's episode alone (no batch axis on ``genotype``): fitness ``()``, descriptor ``(d,)``,
+        steps ``()``. The start is the fixed state, or ``env.reset(key)`` with ``stochastic_reset``.
+
+        This is the function that ``batch_invariant`` evaluation maps over the candidates and that
+        :func:`qd.tasks.brax.replay.replay_episode` scores its episode with, so with ``batch_invariant`` a
+        replayed return equals the archived fitness bitwise.
+        """
+        init = self.init_state(key if self.stochastic_reset else None)
+        return rollout(
+            self.env,
+            self.policy.apply,
+            genotype,
+            init,
+            self.episode_length,
+            self.step_reward,
+            self.state_descriptor,
+            reduction=self._reduction,
+        )
+
     def rollout_stats(self, genotypes: Any, key: jax.Array) -> RolloutStats:
         """Fitness ``(B,)``, descriptor ``(B, d)`` and valid step count ``(B,) int32`` of each genotype.
+
+        Default: all ``B`` episodes in lock step (:func:`~qd.tasks.brax.rollout.batched_rollout`, ``vmap``
+        over the population). With ``batch_invariant``: :meth:`episode_stats` of each candidate, one after
+        the other (``lax.map``), so that no candidate's result depends on ``B`` or on the others; with
+        ``stochastic_reset`` candidate ``i`` then starts from ``env.reset(jax.random.split(key, B)[i])``, as
+        in the default mode.
 
         Raises:
             ValueError: genotypes that are not a batch of this task's policy parameters (checked on
                 shapes, before anything is traced further).
         """
         batch = self._check(genotypes)
+        if self.batch_invariant:
+            keys = jax.random.split(key, batch) if self.stochastic_reset else None
+            return jax.lax.map(lambda x: self.episode_stats(*x), (genotypes, keys))
         if self.stochastic_reset:
             init = jax.vmap(self.env.reset)(jax.random.split(key, batch))
         else:
@@ -253,15 +308,19 @@ class BraxTask:
             self.episode_length,
             self.step_reward,
             self.state_descriptor,
-            reduction="mean" if self.descriptor_kind == "feet_contact" else "last",
+            reduction=self._reduction,
             batched_init=self.stochastic_reset,
         )
 
     def evaluate(self, genotypes: Any, key: jax.Array) -> Evaluation:
         """Score ``B`` policies: fitness ``(B,) float32``, descriptor ``(B, d) float32`` (no extras).
 
-        Pure and jittable; deterministic for a given ``key`` (and independent of it unless
-        ``stochastic_reset``).
+        Pure and jittable; deterministic for a given ``key`` and batch (and independent of the key unless
+        ``stochastic_reset``). A whole run is reproducible. By default a candidate's score depends on the
+        batch it is evaluated in: the vectorised rollout rounds differently for other batch (or shard)
+        sizes, and locomotion is chaotic in float32, so the same policy can score very differently alone
+        (:mod:`qd.tasks.brax.replay`). With ``batch_invariant`` it does not (bitwise, also against
+        ``qd replay``), at 1.6-3x the CPU time and far more on a GPU (module docstring).
 
         Raises:
             ValueError: see :meth:`rollout_stats`.
@@ -290,6 +349,7 @@ def make_task(
     stochastic_reset: bool = False,
     xy_bounds: Optional[Tuple[float, float]] = None,
     env_kwargs: Optional[Dict[str, Any]] = None,
+    batch_invariant: bool = False,
 ) -> BraxTask:
     """Build a named Brax task. Everything is checked here, on the host, before anything compiles.
 
@@ -303,15 +363,22 @@ def make_task(
         stochastic_reset: draw each candidate's initial state from ``evaluate``'s key.
         xy_bounds: ``(low, high)`` of the omni tasks' descriptor box (default ``(-30, 30)``).
         env_kwargs: extra constructor options of the Brax environment (e.g. ``healthy_z_range``).
+        batch_invariant: evaluate candidates one after the other, so that a score does not depend on the
+            batch (or shard) it is computed in and ``qd replay`` reproduces it bitwise; costs 1.6-3x
+            the CPU time, far more on a GPU (module docstring). On the command line:
+            ``--task-option batch_invariant=true``.
 
     Raises:
-        ValueError: unknown name or backend, non-positive episode length, bad policy options or bounds.
+        ValueError: unknown name or backend, non-positive episode length, bad policy options or bounds,
+            ``batch_invariant`` not a bool.
     """
     if name not in DEFINITIONS:
         raise ValueError(f"unknown brax task {name!r}; accepted: {', '.join(TASK_NAMES)}")
     if isinstance(episode_length, bool) or not isinstance(episode_length, int) or episode_length < 1:
         raise ValueError(f"episode_length must be a positive integer; got {episode_length!r}")
     env_lib.check_backend(backend)
+    if not isinstance(batch_invariant, (bool, np.bool_)):
+        raise ValueError(f"batch_invariant must be true or false; got {batch_invariant!r}")
     hidden = check_policy_config(hidden_sizes, activation)
     definition = DEFINITIONS[name]
     if xy_bounds is None:
@@ -336,4 +403,5 @@ def make_task(
         reset_seed=int(reset_seed),
         stochastic_reset=bool(stochastic_reset),
         backend=backend,
+        batch_invariant=bool(batch_invariant),
     )
