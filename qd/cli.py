@@ -173,8 +173,9 @@ def _cmd_replay(args) -> int:
     cell = runner.select_elite(archive, args.elite)
     genotype = jax.tree_util.tree_map(lambda x: x[cell], archive.genotypes)
     path = args.output or os.path.join(args.run_dir, f"replay_{args.elite}.html")
-    # The elite runs again alone: on chaotic tasks its return can differ from the archived (batched) score,
-    # so both are shown, in the page and here (qd.tasks.brax.replay's docstring says why).
+    # The elite runs again alone: on chaotic tasks its return can differ from the archived (batched) score
+    # unless the run used the task option batch_invariant, so both are shown, in the page and here
+    # (qd.tasks.brax.replay's docstring says why).
     archived = float(archive.fitnesses[cell])
     episode = replay_lib.replay_episode(job.task, genotype)
     replay_lib.write_page(replay_lib.render_page(job.task, episode, archived, label=f"cell {cell}"), path)

@@ -274,8 +274,12 @@ def _write_config(run_dir: str, config: Dict[str, Any]) -> None:
         yaml.safe_dump(config_lib.recorded_config(config), f, sort_keys=True)
 
 
-def _read_metrics_rows(path: str) -> Tuple[List[str], List[List[float]]]:
+def _read_metrics_rows(path: str, partial_last_row: bool = False) -> Tuple[List[str], List[List[float]]]:
     """``(header, rows)`` of a metrics file, checked: every row has a number in each column.
+
+    Args:
+        partial_last_row: drop a malformed *last* row instead of raising (a run killed while appending
+            leaves one; resuming drops it with the other rows written after the checkpoint).
 
     Raises:
         RunDirError: empty, not text, no ``iteration`` column, a ragged row or a value that is not a number.
@@ -295,7 +299,10 @@ def _read_metrics_rows(path: str) -> Tuple[List[str], List[List[float]]]:
     if header[0] != "iteration":
         raise RunDirError(path, f"the first column must be 'iteration'; got {header[0][:40]!r}")
     body = []
+    last = len(rows)
     for line, row in enumerate(rows[1:], start=2):
+        if partial_last_row and line == last and (len(row) != len(header) or not all(map(_is_number, row))):
+            break
         if len(row) != len(header):
             raise RunDirError(path, f"line {line} has {len(row)} fields; the header has {len(header)}")
         try:
@@ -328,7 +335,7 @@ class MetricsLog:
             if os.path.isdir(path):
                 raise RunDirError(path, "is a folder, not a file")
             if os.path.getsize(path) > 0:
-                self.columns = _read_metrics_rows(path)[0]
+                self.columns = _read_metrics_rows(path, partial_last_row=True)[0]
 
     def truncate(self, last_iteration: int) -> None:
         """Drop rows after ``last_iteration`` (rows written after the checkpoint a run resumes from).
@@ -338,7 +345,7 @@ class MetricsLog:
         """
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
             return
-        header, body = _read_metrics_rows(self.path)
+        header, body = _read_metrics_rows(self.path, partial_last_row=True)
         with open(self.path, newline="") as f:
             rows = list(csv.reader(f))
         keep = [header] + [r for r, values in zip(rows[1:], body) if values[0] <= last_iteration]

@@ -57,6 +57,8 @@ def test_resume_after_interruption_gives_the_same_archive(tmp_path, devices):
     _, meta = load_checkpoint(os.path.join(cut_dir, runner.CHECKPOINT_FILE),
                               jax.eval_shape(runner.build_job(config).init, jax.random.PRNGKey(0))[0])
     assert meta["iteration"] == 4  # checkpoints every 4 iterations, on chunk boundaries
+    with open(os.path.join(cut_dir, runner.METRICS_FILE), "a") as f:
+        f.write("7,12.5,0.")  # a row half-written when the run was killed: resuming drops it
     assert main(["run", "--resume", cut_dir, "--no-progress"]) == 0
     _, resumed, meta = runner.load_run(cut_dir)
     assert meta["iteration"] == 9

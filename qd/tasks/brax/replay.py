@@ -14,8 +14,11 @@ What is reproducible (and what is not):
   kernels round differently from the single-episode program replayed here; rounding differences of
   ``1e-7`` grow to a different gait within a few hundred steps (an ``ant_uni`` policy scored 30.3 in a
   batch of 8 and 4.8 alone, same key). So the page and :func:`replay_html`'s callers show the archived
-  score next to the replayed return and say when they differ (:func:`scores_agree`). A batch-invariant
-  evaluation exists (candidates one after the other) at a measured cost: see :func:`scores_agree`.
+  score next to the replayed return and say when they differ (:func:`scores_agree`).
+- With the task option ``batch_invariant=True`` (``qd run --task-option batch_invariant=true``) the run
+  scores candidates one after the other with the same single-episode program that is replayed here: an
+  elite's replayed return then equals its archived score exactly, at 1.6-2.2x the evaluation time on a
+  2-core CPU (far more on accelerators; see :func:`qd.tasks.brax.make_task`).
 """
 
 from __future__ import annotations
@@ -136,8 +139,9 @@ def scores_agree(archived: float, replayed: float, rtol: float = SCORE_RTOL) -> 
     changes the rounding is ``vmap`` itself (batched kernels). Scoring candidates one after the other
     (``lax.map`` of the single-episode rollout) is bitwise independent of the batch size, and matches a
     single-episode replay, but costs the vectorisation: on ``hopper_uni`` (300 steps, MLP (64, 64), 2-core
-    CPU) 1.7x the time at batch 8, 2.1x at 64, 3.1x at 256, and far more on accelerators. Tasks do not
-    offer that mode (yet): this check is what tells the user.
+    CPU) 1.6-1.7x the time at batch 8, 1.6-2.1x at 64, 2.2-3.1x at 256, and far more on accelerators.
+    Brax tasks offer it as the option ``batch_invariant=True``; without it, this check is what tells the
+    user.
     """
     a, r = float(archived), float(replayed)
     if not (math.isfinite(a) and math.isfinite(r)):
