@@ -34,5 +34,5 @@ state, metrics = algorithm.run(state, num_iterations=300, chunk_size=50, callbac
 
 best = state.archive.best()
 print("best elite: fitness", float(best.fitnesses[0]), "end effector at", best.descriptors[0].tolist())
-plot_archive(state.archive).figure.savefig("arm_archive.png", dpi=120)
+plot_archive(state.archive, descriptor_names=task.descriptor_names).figure.savefig("arm_archive.png", dpi=120)
 plot_metrics(metrics).savefig("arm_metrics.png", dpi=120)

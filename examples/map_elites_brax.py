@@ -7,8 +7,9 @@ filled; the replay page takes most of the rest). Raise ``ITERATIONS`` and ``EPIS
 a batch of 1024 or more.
 
 Run: ``python examples/map_elites_brax.py``. Writes ``walker_archive.png``, ``walker_metrics.png`` and
-``walker_best.html`` (the best elite's episode; open it in a browser, it loads Brax's viewer from the
-web) in the current folder.
+``walker_best.html`` (the best elite's episode, a self-contained page that works offline; the elite runs
+again alone, so on this chaotic task its replayed return may differ from its archived fitness) in the
+current folder.
 """
 
 import time
@@ -58,7 +59,7 @@ def report(state, metrics):
 # one iteration a single program runs them all, iteration 0 (the initial batch) included. `report` prints every 10th.
 state, metrics = algorithm.run(state, num_iterations=ITERATIONS, chunk_size=1, callback=report)
 
-plot_archive(state.archive).figure.savefig("walker_archive.png", dpi=120)
+plot_archive(state.archive, descriptor_names=task.descriptor_names).figure.savefig("walker_archive.png", dpi=120)
 plot_metrics(metrics).savefig("walker_metrics.png", dpi=120)
 
 best = state.archive.best()

@@ -589,7 +589,8 @@ def load_run(run_dir: str) -> Tuple[Job, Any, Dict[str, Any]]:
 def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
     """The progress bar's postfix for a chunk's metrics (``{name: (n,) array}``): the last value of each
     metric present, in this order: ``evals``, ``qd_score``, then ``gt_cov`` (the ground-truth coverage of
-    an exploration run, ``gt_coverage``) when present, else ``coverage`` (the archive's), then ``max_fit``.
+    an exploration run, ``gt_coverage``) when present, else ``coverage`` (the archive's), then ``areas``
+    (reward areas found / areas, on sparse-reward tasks), then ``max_fit``.
 
     A novelty-search archive's fill fraction is not a coverage, so an exploration run shows ``gt_cov`` only.
     """
@@ -603,6 +604,9 @@ def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
         fields["gt_cov"] = f"{float(last['gt_coverage']):.1%}"
     elif "coverage" in last:
         fields["coverage"] = f"{float(last['coverage']):.1%}"
+    num_areas = sum(k.startswith("best_reward_area_") for k in last)
+    if "reward_areas_found" in last and num_areas:
+        fields["areas"] = f"{int(last['reward_areas_found'])}/{num_areas}"
     if "max_fitness" in last:
         fields["max_fit"] = f"{float(last['max_fitness']):.4g}"
     return fields

@@ -199,6 +199,9 @@ def test_progress_bar_shows_the_ground_truth_coverage_of_exploration_runs():
     ns = {"num_evaluations": np.array([10, 30]), "gt_coverage": np.array([0.5, 0.92]),
           "novelty_archive_fill": np.array([0.01, 0.015])}
     assert runner.progress_fields(ns) == {"evals": "30", "gt_cov": "92.0%"}
+    sparse = {**ns, "reward_areas_found": np.array([0, 1]), "best_reward_area_0": np.array([0.0, 0.4]),
+              "best_reward_area_1": np.array([0.0, 0.0])}
+    assert runner.progress_fields(sparse) == {"evals": "30", "gt_cov": "92.0%", "areas": "1/2"}
     me = {"num_evaluations": np.array([8]), "qd_score": np.array([3.0]), "coverage": np.array([0.25]),
           "max_fitness": np.array([-0.5])}
     assert runner.progress_fields(me) == {"evals": "8", "qd_score": "3", "coverage": "25.0%", "max_fit": "-0.5"}
