@@ -128,8 +128,9 @@ def _fitness_norm(values: np.ndarray, vmin=None, vmax=None):
     finite = values[np.isfinite(values)]
     lo = vmin if vmin is not None else (finite.min() if finite.size else 0.0)
     hi = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
-    if hi <= lo:
-        hi = lo + 1e-9 * max(1.0, abs(lo))
+    if hi <= lo:  # one fitness value (or none): a readable range around it, not an offset of 1e-9
+        half = 0.05 * max(1.0, abs(float(lo)))
+        lo, hi = float(lo) - half, float(lo) + half
     return Normalize(lo, hi)
 
 
