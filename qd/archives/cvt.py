@@ -63,9 +63,11 @@ class CVTArchive(CellArchive):
     centroids are taken relative to the box's centre and divided by a power of two near the box's
     half-width (exact in float32), and the matrix product runs at full float32 precision
     (``Precision.HIGHEST``: on GPUs the default TF32 / bf16 passes would lose the nearest centroid). The
-    expansion ``|c|^2 - 2 x.c`` then loses nothing to a large offset from the origin: in a box such as
-    ``[100, 101]^2`` the result matches a float64 brute-force search except between centroids that are
-    equally near within float32 rounding of the box's size (``~1e-7`` of the half-width, squared).
+    expansion ``|c|^2 - 2 x.c`` then loses nothing to a large offset from the origin, and its two best
+    centroids are compared again on their direct squared distances ``|x - c|^2`` (the expansion rounds at
+    the scale of the box, the direct distances at their own scale). In a box such as ``[100, 101]^2`` the
+    result matches a float64 brute-force search except between centroids equally near within float32
+    rounding of the distances themselves.
 
     Create it with :meth:`create`. See :class:`qd.archives.base.Archive` for the stored fields.
 
@@ -150,10 +152,11 @@ class CVTArchive(CellArchive):
     def index(self, descriptors: jax.Array) -> jax.Array:
         """Nearest centroid of each descriptor: ``(B, d) float32 -> (B,) int32``.
 
-        Ties (equal float32 scores) go to the lowest centroid index.
+        Ties (equal float32 distances) go to the lowest centroid index.
 
-        Cost: ``O(B C d)`` flops in a matrix product; memory ``O(block C)`` with the block chosen so that
-        the temporary stays under ~64 MB.
+        Cost: ``O(B C d)`` flops in a matrix product and one pass over its ``(block, C)`` result (a top-2
+        reduction), then ``O(B d)``; memory ``O(block C)`` with the block chosen so that the temporary stays
+        under ~64 MB.
         """
         # x - centre is exact in float32 for x near the box (Sterbenz), and dividing by a power of two
         # is exact: the centred problem is the same problem, without the large offset.
@@ -161,7 +164,13 @@ class CVTArchive(CellArchive):
 
         def nearest(x):
             dots = jnp.matmul(x, self.scaled_centroids.T, precision=jax.lax.Precision.HIGHEST)
-            return jnp.argmin(self.scaled_sq_norms[None, :] - 2.0 * dots, axis=1).astype(jnp.int32)
+            first, second = _two_smallest(self.scaled_sq_norms[None, :] - 2.0 * dots)
+            # The expanded scores round at the scale of the box; the two best candidates are compared again
+            # on their direct squared distances, which round at the scale of the distances themselves.
+            d1 = jnp.sum((x - self.scaled_centroids[first]) ** 2, axis=1)
+            d2 = jnp.sum((x - self.scaled_centroids[second]) ** 2, axis=1)
+            take_second = (d2 < d1) | ((d2 == d1) & (second < first))
+            return jnp.where(take_second, second, first).astype(jnp.int32)
 
         batch = scaled.shape[0]
         rows = max(1, _DISTANCE_BLOCK_ELEMENTS // self.capacity)
@@ -178,6 +187,33 @@ class CVTArchive(CellArchive):
 
     def _config_arrays(self):
         return {"centroids": np.asarray(self.centroids)}
+
+
+def _two_smallest(scores: jax.Array):
+    """Column indices of the smallest and second smallest score of each row: ``(n, C) -> 2 x (n,) int32``.
+
+    One variadic reduction (no sort, no second pass over ``scores``); ties go to the lowest index.
+    """
+    n, c = scores.shape
+    index = jax.lax.broadcasted_iota(jnp.int32, (n, c), 1)
+    inf = jnp.float32(jnp.inf)
+
+    def before(va, ia, vb, ib):
+        return (va < vb) | ((va == vb) & (ia <= ib))
+
+    def combine(a, b):
+        (va1, ia1, va2, ia2), (vb1, ib1, vb2, ib2) = a, b
+        a_wins = before(va1, ia1, vb1, ib1)
+        v1, i1 = jnp.where(a_wins, va1, vb1), jnp.where(a_wins, ia1, ib1)
+        # The runner-up is the loser's best or the winner's runner-up.
+        lv, li = jnp.where(a_wins, vb1, va1), jnp.where(a_wins, ib1, ia1)
+        wv, wi = jnp.where(a_wins, va2, vb2), jnp.where(a_wins, ia2, ib2)
+        loser = before(lv, li, wv, wi)
+        return v1, i1, jnp.where(loser, lv, wv), jnp.where(loser, li, wi)
+
+    operands = (scores, index, jnp.full_like(scores, inf), jnp.full_like(index, c))
+    _, first, _, second = jax.lax.reduce(operands, (inf, jnp.int32(c), inf, jnp.int32(c)), combine, (1,))
+    return first, jnp.where(second >= c, first, second)  # one centroid: the runner-up is the winner
 
 
 def _centring(lower, upper) -> Tuple[Tuple[float, ...], float]:
