@@ -1,8 +1,9 @@
 """Emitters: proposal strategies that plug into ``qd`` algorithms through the archive interface."""
 
+from emitters.bandit import BanditScheduler, BanditState
 from emitters.base import Emitter
 from emitters.composite import CompositeEmitter
 from emitters.gaussian import GaussianEmitter
 from emitters.isoline import IsoLineEmitter
 
-__all__ = ["CompositeEmitter", "Emitter", "GaussianEmitter", "IsoLineEmitter"]
+__all__ = ["BanditScheduler", "BanditState", "CompositeEmitter", "Emitter", "GaussianEmitter", "IsoLineEmitter"]
