@@ -117,7 +117,11 @@ class BanditScheduler(Emitter):
     Cost of ``ask``/``tell``: one ``lax.switch`` per active slot over the distinct member configurations
     (members that compare equal, e.g. ``[IsoLineEmitter(...)] * 10``, share one branch and have their
     states stacked, picked by a dynamic index), so each iteration runs exactly ``num_active`` member asks
-    and tells, and the program traces ``num_active x configurations`` of each. Under ``jax.vmap`` (several
+    and tells, and the program traces ``num_active x configurations`` of each (the tells of members with
+    no state arrays and no ``restarts``, e.g. Gaussian and iso+line, are skipped: they have nothing to
+    update). Computing every member's ask and selecting instead costs ``P / K`` times the asks: measured on
+    the 100-D arm (``b = 256``, ``K = 2``, MAP-Elites ``scan``, 2-core CPU), 0.8 vs 2.9 ms per iteration
+    for a pool of 8, and about the speed of a fixed :class:`CompositeEmitter` of two. Under ``jax.vmap`` (several
     seeds in one program) a switch on a batched index runs every branch: ``num_active x configurations``
     member asks per seed.
 
@@ -311,8 +315,15 @@ class BanditScheduler(Emitter):
         b = self.member_batch_size
         group_of, local_of = self._tables()
         emitter_states = state.emitter_states
+        # A member whose state has no arrays (Gaussian, iso+line) and no restarts() has nothing to learn:
+        # its tell could only return that empty state again, so it is not called (no conditional at all
+        # when every configuration is such).
+        idle = [
+            not jax.tree_util.tree_leaves(emitter_states[g]) and not hasattr(self._group_emitter(g), "restarts")
+            for g in range(len(self.groups))
+        ]
         restarted = []
-        for s in range(self.num_active):
+        for s in range(self.num_active if not all(idle) else 0):
             sl = slice(s * b, (s + 1) * b)
             take = lambda x: x[sl]
             args = (
@@ -326,6 +337,8 @@ class BanditScheduler(Emitter):
 
             def branch(g, states=emitter_states, local=local, args=args):
                 def run():
+                    if idle[g]:
+                        return states, jnp.asarray(True)
                     emitter = self._group_emitter(g)
                     old = _take(states[g], local)
                     new = emitter.tell(old, archive, *args)
@@ -354,7 +367,7 @@ class BanditScheduler(Emitter):
 
         scores = ucb1_scores(successes.sum(axis=0), candidates.sum(axis=0), self.zeta)
         keep = jnp.zeros(self.pool_size, bool)
-        if self.reselect == "terminated":
+        if self.reselect == "terminated" and restarted:
             keep = keep.at[state.selected].set(~jnp.stack(restarted))
         return BanditState(
             emitter_states=emitter_states,

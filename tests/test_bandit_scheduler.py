@@ -351,3 +351,25 @@ def test_map_elites_on_the_arm_with_a_bandit_under_scan():
     np.testing.assert_array_equal(metrics["qd_score"], metrics_again["qd_score"])
     np.testing.assert_array_equal(np.asarray(state.emitter_state.selected), np.asarray(again.emitter_state.selected))
     np.testing.assert_array_equal(np.asarray(state.archive.fitnesses), np.asarray(again.archive.fitnesses))
+
+
+def test_vmap_over_runs_equals_separate_runs():
+    # Several seeds in one program: the switch on a batched index becomes a select; choices stay the same.
+    sched = BanditScheduler.create(*pool_of(4), num_active=2, zeta=0.5, reselect="all")
+    streams = [lambda it, m: (it + 2 * m) % (B + 1), lambda it, m: B if m == 3 else 0]
+
+    def statuses(stream, it, selected):
+        return jnp.asarray([[1 if j < stream(it, int(m)) else 0 for j in range(B)] for m in selected], jnp.int32).reshape(-1)
+
+    ask, tell = jax.vmap(sched.ask, in_axes=(0, None, 0)), jax.vmap(sched.tell, in_axes=(0, None, 0, 0, 0, 0))
+    keys = jax.random.split(jax.random.key(4), 2)
+    states = jax.vmap(sched.init, in_axes=(0, None))(keys, ARCHIVE)
+    separate = [drive(sched, s, 10)[0] for s in streams]
+    n = 2 * B
+    for it in range(10):
+        genotypes = ask(states, ARCHIVE, jax.random.split(jax.random.key(it), 2))
+        for r in range(2):
+            assert tuple(int(m) for m in states.selected[r]) == separate[r][it]
+        status = jnp.stack([statuses(streams[r], it, states.selected[r]) for r in range(2)])
+        result = AddResult(cell=jnp.zeros((2, n), jnp.int32), status=status, improvement=jnp.zeros((2, n)))
+        states = tell(states, ARCHIVE, genotypes, jnp.zeros((2, n)), jnp.zeros((2, n, 1)), result)
