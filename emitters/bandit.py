@@ -107,7 +107,9 @@ class BanditScheduler(Emitter):
       Gaussian and iso+line emitters both modes are the same;
     - ``window=None`` (pyribs): the statistics are totals over the whole run. ``window=W`` ("recent
       success", Cully's sliding window): only the last ``W`` iterations count, kept in a fixed ``(W, P)``
-      buffer; a member that has not run in the last ``W`` iterations counts as untried again.
+      buffer; a member that has not run in the last ``W`` iterations counts as untried again, so it is run
+      once more (the sliding-window UCB of Garivier & Moulines, 2011): take ``W`` several times
+      ``P / K``, or those forced runs take a large share of the slots.
 
     Differences from pyribs, both deliberate: with no success at all in the pool (``S = 0``) pyribs' scores
     are NaN and its sort then prefers already-tried members; here the exploration term is 0 and untried
