@@ -2,7 +2,8 @@
 
 Public names (the interface ``emitters`` and user code rely on):
 
-- archives: :class:`GridArchive`, :class:`CVTArchive`, :class:`UnstructuredArchive` (novelty), the
+- archives: :class:`GridArchive`, :class:`CVTArchive`, :class:`UnstructuredArchive` (novelty),
+  :class:`DominatedNoveltyArchive` (Dominated Novelty Search), the
   :class:`Archive` base, :class:`AddResult`,
   :class:`Elites`, status codes :data:`NEW`, :data:`IMPROVED`, :data:`NOT_ADDED`, :func:`add`, :func:`sample`;
   saved archives: :func:`save_archive`, :func:`load_archive`, :func:`export_csv` (tidy CSV);
@@ -18,6 +19,7 @@ from qd.archives import (
     AddResult,
     Archive,
     CVTArchive,
+    DominatedNoveltyArchive,
     Elites,
     GridArchive,
     add,
@@ -39,6 +41,7 @@ __all__ = [
     "Archive",
     "Arm",
     "CVTArchive",
+    "DominatedNoveltyArchive",
     "Elites",
     "Evaluation",
     "GridArchive",

@@ -1,4 +1,4 @@
-"""Archives: one interface (``add``, ``sample``, queries) over grid, CVT and unstructured storage."""
+"""Archives: one interface (``add``, ``sample``, queries) over grid, CVT, unstructured and DNS storage."""
 
 from qd.archives.base import (
     IMPROVED,
@@ -12,6 +12,7 @@ from qd.archives.base import (
 )
 from qd.archives.cell import CellArchive
 from qd.archives.cvt import CVTArchive, cvt_centroids
+from qd.archives.dns import DominatedNoveltyArchive
 from qd.archives.grid import GridArchive, cell_edges
 from qd.archives.io import elite_table, export_csv, load_archive, read_archive_metadata, save_archive
 from qd.archives.unstructured import UnstructuredArchive
@@ -21,6 +22,7 @@ __all__ = [
     "Archive",
     "CellArchive",
     "CVTArchive",
+    "DominatedNoveltyArchive",
     "Elites",
     "GridArchive",
     "IMPROVED",

@@ -10,7 +10,7 @@ arrays of :meth:`qd.Archive.to_dict` it holds:
 - ``__metadata__``: JSON given by the caller of :func:`save_archive` (e.g. the task and its descriptor
   names), read back with :func:`read_archive_metadata`.
 
-So :func:`load_archive` rebuilds a grid, CVT or unstructured archive from the file alone: no task, no
+So :func:`load_archive` rebuilds a grid, CVT, unstructured or DNS archive from the file alone: no task, no
 config, no seed.
 """
 
@@ -181,8 +181,8 @@ def load_archive(path: str, genotype_template: Any = None, extras_template: Any 
             of its fields).
 
     Returns:
-        A :class:`qd.GridArchive`, :class:`qd.CVTArchive` or :class:`qd.UnstructuredArchive` equal to the
-        saved one (same configuration, contents and, for the unstructured archive, PRNG key and counters).
+        A :class:`qd.GridArchive`, :class:`qd.CVTArchive`, :class:`qd.UnstructuredArchive` or
+        :class:`qd.DominatedNoveltyArchive` equal to the saved one (same configuration, contents and, for the unstructured archive, PRNG key and counters).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -215,6 +215,7 @@ def _template(tree):
 
 def _build(description, arrays, genotype_template, extras_template) -> Archive:
     from qd.archives.cvt import CVTArchive
+    from qd.archives.dns import DominatedNoveltyArchive
     from qd.archives.grid import GridArchive
     from qd.archives.unstructured import UnstructuredArchive
 
@@ -237,6 +238,13 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
             lower=lower if bounded else None, upper=upper if bounded else None,
             policy=config["policy"], full_policy=config["full_policy"], num_per_batch=config["num_per_batch"],
             num_neighbors=config["num_neighbors"], extras_template=e_template, qd_offset=offset,
+        )
+    elif kind == "DominatedNoveltyArchive":
+        bounded = np.isfinite(lower).all() and np.isfinite(upper).all()
+        archive = DominatedNoveltyArchive.create(
+            g_template, config["capacity"], config["descriptor_dim"],
+            lower=lower if bounded else None, upper=upper if bounded else None,
+            k=config["k"], extras_template=e_template, qd_offset=offset,
         )
     else:
         raise ValueError(f"unknown archive kind {kind!r}")
