@@ -252,6 +252,32 @@ def test_scores_do_not_depend_on_the_block_size():
         dominated_novelty(desc, fit[:5], 3)
 
 
+def test_many_descriptor_dimensions_and_copies_across_blocks():
+    # d > 16 takes the rolled loop over dimensions; copies of one individual land in different blocks.
+    rng = np.random.default_rng(5)
+    desc = rng.normal(size=(50, 20)).astype(np.float32)
+    fit = rng.integers(0, 3, 50).astype(np.float32)
+    desc[[7, 31, 49]] = desc[2]
+    fit[[7, 31, 49]] = fit[2]
+    got = np.asarray(dominated_novelty(jnp.asarray(desc), jnp.asarray(fit), 3, block_rows=8))
+    np.testing.assert_allclose(got, reference_scores(desc, fit, 3), rtol=2e-6)
+    assert got[2] == got[7] == got[31] == got[49]
+
+
+def test_vmap_over_archives():
+    # Several runs in one program (the driver vmaps a run over its key): same as one at a time.
+    a = DominatedNoveltyArchive.create(jnp.zeros(()), 6, 2, k=2)
+    d = jax.random.normal(jax.random.key(8), (3, 10, 2))
+    f = jax.random.normal(jax.random.key(9), (3, 10))
+    g = jnp.arange(30.0).reshape(3, 10)
+    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * 3), a)
+    many, r = jax.vmap(lambda a, g, d, f: a.add(g, d, f))(stacked, g, d, f)
+    for i in range(3):
+        one, r1 = a.add(g[i], d[i], f[i])
+        np.testing.assert_array_equal(np.asarray(r.cell[i]), np.asarray(r1.cell))
+        np.testing.assert_array_equal(np.asarray(many.genotypes[i]), np.asarray(one.genotypes))
+
+
 # --------------------------------------------------------------------------------------------- #
 # Non-finite candidates, validation
 # --------------------------------------------------------------------------------------------- #

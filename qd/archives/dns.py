@@ -15,16 +15,17 @@ fitness)::
 survives by being better than everything near it (nothing fitter: ``+inf``) or by lying far from the
 solutions that beat it. The best individual of the pool always survives.
 
-"Fitter" is strict, as in the paper's definition and the brief of this archive. QDax's
-``DominatedNoveltyRepertoire`` and pyribs' ``DNSArchive`` count *equal* fitness as fitter (``>=``, self
-excluded); there, two exact copies of the best solution score 0 against each other and can both be
+"Fitter" is strict, as the paper defines ``D_i`` (and pyribs' docstring states). The code of QDax's
+``DominatedNoveltyRepertoire`` and of pyribs' ``DNSArchive`` counts *equal* fitness as fitter (``>=``, self
+excluded): there, two exact copies of the best solution score 0 against each other and can both be
 evicted. Here equal fitnesses never compete, so a plateau of equal fitness is decided by the tie rule.
 
 Survivor selection (deterministic, stated exactly): the merged pool is indexed stored slots first
 (``0 .. C-1``), then the batch (``C .. C+B-1``). Valid individuals are ordered by decreasing score, ties
-broken by increasing pool index, which means stored individuals before candidates, then the lowest slot or batch
-index; the first ``C`` survive (all valid ones when there are fewer). Empty slots and rejected
-candidates never take part: they are not scored and are nobody's neighbour.
+broken by increasing pool index: stored individuals before candidates, then the lowest slot or batch
+index. The first ``C`` survive (all valid ones when there are fewer). Empty slots and rejected
+candidates never take part: they are not scored and are nobody's neighbour. Exact ties (copies of one
+individual, equal fitnesses) get bitwise equal scores, so the rule decides them; scores are float32.
 
 Slots. A stored survivor keeps its slot. Surviving candidates fill the freed slots (empty or evicted), in
 batch order into increasing slot order. While the population is not full nothing is evicted, so the
@@ -46,15 +47,18 @@ Non-finite candidates. As in every archive, a candidate with a non-finite fitnes
 
 ``qd_score``, ``coverage`` (the fill fraction ``n / C``), ``best``, ``sample`` (uniform over the population,
 the paper's parent selection) and ``elites`` come from :class:`qd.archives.base.Archive`, so MAP-Elites and
-every emitter use this archive unchanged.
+every emitter use this archive unchanged. Once the population is full its own QD-score is ``C`` times its
+mean fitness, which DNS trades for spread; to compare with grid-based algorithms, pass the population
+through a grid archive (as the paper does for its metrics) and take that grid's QD-score.
 
 Shapes: ``B`` candidates, ``C`` slots (the population size), ``d`` descriptor dimensions,
 ``N = C + B`` individuals in the merged pool.
-Cost of one ``add``: ``O(N^2 d)`` for the exact pairwise distances plus a masked top-``k`` per row and an
-``O(N log N)`` stable sort. Distances are computed in row blocks of ``R`` rows (``R N d`` bounded by
-``2^23`` elements, about 32 MB of float32), so memory is ``O(R N + N d)``: there is never an ``(N, N)``
-nor an ``(N, N, d)`` (or ``(B, C, d)``) tensor. At ``C = 10^4``, ``B = 4096``, ``d = 2`` that is about
-``4 * 10^8`` multiply-adds per ``add``.
+Cost of one ``add``: ``O(N^2 (d + k))``: exact pairwise distances (sums of squared differences) and the
+``k`` smallest per row by ``k`` passes of masked min-and-count, then an ``O(N log N)`` stable sort and
+``O(B)`` scatters. Rows are processed in blocks of ``R`` (``R N <= 2^20``, 4 MB of float32, so a block
+stays in cache), so memory is ``O(R N + N d)``: there is never an ``(N, N)``, ``(N, N, d)`` or
+``(B, C, d)`` tensor. Measured on two shared CPU cores at ``C = 10^4``, ``B = 4096``, ``d = 2``, ``k = 3``:
+about 0.3 s per ``add`` (a ``top_k`` per row instead: 28 s; XLA:CPU sorts each row).
 """
 
 from __future__ import annotations
@@ -70,12 +74,12 @@ from flax import struct
 from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, check_qd_offset, empty_storage, scatter
 
 DEFAULT_DNS_K = 3  # the paper's k (QDax's and pyribs' examples use 3 as well)
-BLOCK_ELEMENTS = 1 << 23  # bound on R * N * d for one block of the pairwise distances
+BLOCK_ELEMENTS = 1 << 20  # bound on R * N, one block of distances (4 MB of float32: stays in cache)
 _UNROLL_DIMS = 16  # up to this d the distance loop is unrolled (one fused pass); beyond, a fori_loop
 
 
-def _block_rows(num: int, dim: int) -> int:
-    return int(max(1, min(num, BLOCK_ELEMENTS // max(1, num * max(1, dim)))))
+def _block_rows(num: int) -> int:
+    return int(max(1, min(num, BLOCK_ELEMENTS // max(1, num))))
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block_rows"))
@@ -92,8 +96,8 @@ def dominated_novelty(
         fitnesses: ``(N,)`` floating; ``-inf`` marks an individual that is nobody's neighbour (an empty
             slot, a rejected candidate). Its own score is meaningless: mask it.
         k: static number of fitter neighbours (``>= 1``).
-        block_rows: static rows per block of the distance computation (None: the largest block with at
-            most ``2^23`` elements of ``R * N * d``); the result does not depend on it.
+        block_rows: static rows ``R`` per block of the distance computation (None: the largest with
+            ``R * N <= 2^20``); the result does not depend on it.
 
     Returns:
         ``(N,) float32``: ``s_i`` = mean Euclidean distance from ``descriptors[i]`` to its
@@ -121,7 +125,7 @@ def dominated_novelty(
     num, dim = descriptors.shape
     if num == 0:
         return jnp.zeros((0,), jnp.float32)
-    rows = _block_rows(num, dim) if block_rows is None else int(block_rows)
+    rows = _block_rows(num) if block_rows is None else int(block_rows)
     if rows < 1:
         raise ValueError(f"block_rows must be at least 1; got {block_rows}")
     rows = min(rows, num)
@@ -138,14 +142,23 @@ def dominated_novelty(
         bx, bf = args  # (R, d), (R,)
         dist2 = _squared_distances(bx, x)  # (R, N)
         fitter = f[None, :] > bf[:, None]  # strict: excludes the row itself and equal fitnesses
-        neg, _ = jax.lax.top_k(jnp.where(fitter, -dist2, -jnp.inf), kk)  # the kk smallest, ascending
+        candidates = jnp.where(fitter, dist2, jnp.inf)  # (R, N): squared distances to the fitter ones
+        previous = jnp.full((bx.shape[0],), -jnp.inf, jnp.float32)
         total = jnp.zeros((bx.shape[0],), jnp.float32)
-        count = jnp.zeros((bx.shape[0],), jnp.int32)
-        for j in range(kk):  # summed in a fixed order: the same bits whatever the block shape
-            present = jnp.isfinite(neg[:, j])  # fewer than kk fitter ones: the rest are +inf
-            total = total + jnp.where(present, jnp.sqrt(jnp.where(present, -neg[:, j], 0.0)), 0.0)
-            count = count + present.astype(jnp.int32)
-        return jnp.where(count > 0, total / jnp.maximum(count, 1).astype(jnp.float32), jnp.inf)
+        count = jnp.zeros((bx.shape[0],), jnp.float32)
+        # The kk smallest with multiplicity, in increasing order: each pass takes the next distinct value
+        # (a min over what is above the previous one) and its multiplicity (a count), capped at what is
+        # still missing. Two plain reductions per pass, O(kk R N), on a block small enough to stay in
+        # cache; XLA:CPU's top_k sorts every row and its argmin (a variadic reduction) is ~10x slower.
+        for _ in range(kk):
+            value = jnp.min(jnp.where(candidates > previous[:, None], candidates, jnp.inf), axis=1)
+            present = jnp.isfinite(value)  # no fitter one left: nothing to take
+            multiplicity = jnp.sum(jnp.where(candidates == value[:, None], 1.0, 0.0), axis=1)
+            take = jnp.where(present, jnp.minimum(multiplicity, kk - count), 0.0)
+            total = total + take * jnp.sqrt(jnp.where(present, value, 0.0))
+            count = count + take
+            previous = value
+        return jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.inf)
 
     if num_blocks == 1:
         scores = block((qx[0], qf[0]))[None]

@@ -106,7 +106,7 @@ def describe(archive: Archive) -> str:
 # Save / load
 # --------------------------------------------------------------------------------------------- #
 def save_archive(path: str, archive: Archive, metadata: Optional[Dict[str, Any]] = None) -> None:
-    """Write ``archive`` (grid, CVT or unstructured) to ``path`` atomically (``.npz``).
+    """Write ``archive`` (grid, CVT, unstructured or DNS) to ``path`` atomically (``.npz``).
 
     Args:
         path: the file to write (folders are created; an existing file is replaced atomically).
@@ -182,7 +182,8 @@ def load_archive(path: str, genotype_template: Any = None, extras_template: Any 
 
     Returns:
         A :class:`qd.GridArchive`, :class:`qd.CVTArchive`, :class:`qd.UnstructuredArchive` or
-        :class:`qd.DominatedNoveltyArchive` equal to the saved one (same configuration, contents and, for the unstructured archive, PRNG key and counters).
+        :class:`qd.DominatedNoveltyArchive` equal to the saved one (same configuration, contents and,
+        for the unstructured archive, PRNG key and counters).
 
     Raises:
         FileNotFoundError: no file at ``path``.
