@@ -92,7 +92,8 @@ def dominated_novelty(
     """Dominated-novelty score of every individual of a pool against the rest of the pool.
 
     Args:
-        descriptors: ``(N, d)`` floating, finite (give excluded individuals any finite value, e.g. 0).
+        descriptors: ``(N, d)`` floating, finite (give excluded individuals any finite value, e.g. 0). A
+            squared distance beyond float32's range counts as no neighbour at all.
         fitnesses: ``(N,)`` floating; ``-inf`` marks an individual that is nobody's neighbour (an empty
             slot, a rejected candidate). Its own score is meaningless: mask it.
         k: static number of fitter neighbours (``>= 1``).
@@ -105,13 +106,14 @@ def dominated_novelty(
         ``+inf`` when ``D_i`` is empty. Distances are float32 sums of squared differences (no
         ``|a|^2 + |b|^2 - 2ab`` expansion, which loses the small distances that decide survival).
         The function is jitted: eager and jitted callers get the same bits (XLA's fused multiply-adds
-        would otherwise differ from op-by-op execution in the last bit), and so does any ``block_rows``.
+        would otherwise differ from op-by-op execution in the last bit), and on XLA:CPU any
+        ``block_rows`` gives the same bits too (tested).
 
     Raises:
         ValueError: (at trace time) shapes that do not match, non-floating inputs, ``k < 1`` or
             ``block_rows < 1``.
 
-    Cost: ``O(N^2 d)`` time, ``O(R N + N d)`` memory.
+    Cost: ``O(N^2 (d + k))`` time, ``O(R N + N d)`` memory.
     """
     if descriptors.ndim != 2 or fitnesses.shape != (descriptors.shape[0],):
         raise ValueError(
@@ -168,7 +170,7 @@ def dominated_novelty(
 
 
 def _squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``(R, d), (N, d) -> (R, N)`` exact squared Euclidean distances, summed over ``d`` in index order.
+    """``(R, d), (N, d) -> (R, N)`` squared Euclidean distances, summed over ``d`` in index order.
 
     Elementwise only (one ``(R, N)`` accumulator, no ``(R, N, d)`` buffer), so every entry is computed
     by the same operations whatever its position: duplicates get bitwise equal distances.
