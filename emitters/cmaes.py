@@ -202,6 +202,10 @@ def _eigh(cov):
     ``cov = B diag(d^2) B^T`` ([T] eq. 33); ``whiten`` is the symmetric ``C^{-1/2}`` of [T].
     """
     eigvals, eigvecs = jnp.linalg.eigh(cov)  # symmetrises its input
+    # Eigenvectors are defined up to sign, and LAPACK may pick other signs for the same matrix alone or
+    # in a batch: make each column's largest entry positive, so samples do not depend on batching.
+    pivot = jnp.take_along_axis(eigvecs, jnp.argmax(jnp.abs(eigvecs), axis=0)[None, :], axis=0)
+    eigvecs = eigvecs * jnp.where(pivot < 0, -1.0, 1.0)
     d = jnp.sqrt(jnp.maximum(eigvals, 0.0))
     inv_d = 1.0 / jnp.maximum(d, jnp.finfo(d.dtype).tiny)
     return eigvecs * d, (eigvecs * inv_d) @ eigvecs.T, d
@@ -705,6 +709,14 @@ class CMAES:
                 budget_small=budget_small,
             ),
         )
+
+    def restart_where(self, state: CMAESState, key: jax.Array, mean: jax.Array, condition) -> CMAESState:
+        """:meth:`restart` where ``condition`` (``()`` bool), else ``state`` unchanged (jittable, vmappable).
+
+        The usual step of an emitter: ``cma.restart_where(state, key, elite, cma.should_stop(state))``.
+        """
+        fresh = self.restart(state, key, mean)
+        return jax.tree_util.tree_map(lambda new, old: jnp.where(condition, new, old), fresh, state)
 
     def ranking(self, state: CMAESState, values: jax.Array) -> jax.Array:
         """``(P,)`` int: candidate indices by increasing ``values (P,)``, the population first."""
