@@ -131,3 +131,67 @@ def exploration_metrics(stats: ExplorationStats) -> Dict[str, jax.Array]:
     for i in range(stats.best_reward.shape[0]):
         out[f"best_reward_area_{i}"] = stats.best_reward[i]
     return out
+
+
+@struct.dataclass
+class GroundTruth:
+    """Where a task's ground truth lives, for the exploration metrics of any algorithm (static, hashable).
+
+    Tasks that give ground truth (the sparse tasks) put ``"gt_descriptor"`` ``(B, 2)`` and ``"reward_area"``
+    ``(B,) int32`` (``-1``: none) in ``Evaluation.extras``; :func:`exploration_observe` reads them.
+
+    Attributes:
+        lower, upper: bounds of the 2-D ground-truth grid (the task's ``descriptor_bounds``).
+        num_reward_areas: ``A``, the reward areas tracked (``best_reward_area_<i>`` for ``i < A``).
+        resolution: cells per side of the ground-truth grid (50, as TAXONS / SERENE / STAX).
+    """
+
+    lower: tuple = struct.field(pytree_node=False, default=())
+    upper: tuple = struct.field(pytree_node=False, default=())
+    num_reward_areas: int = struct.field(pytree_node=False, default=0)
+    resolution: int = struct.field(pytree_node=False, default=50)
+
+    @classmethod
+    def create(cls, bounds: Sequence[Sequence[float]], num_reward_areas: int, resolution: int = 50, where: str = "GroundTruth") -> "GroundTruth":
+        """A checked ground truth from ``bounds = (lower, upper)``.
+
+        Raises:
+            ValueError: the bounds are not 2-D; ``num_reward_areas`` is not an integer ``>= 0``;
+                ``resolution`` is not an integer ``>= 1``. Messages start with ``where``.
+        """
+        for name, value, low in (("num_reward_areas", num_reward_areas, 0), ("coverage_resolution", resolution, 1)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{where}: {name} must be an integer >= {low}; got {value!r}")
+        truth = cls(tuple(float(x) for x in bounds[0]), tuple(float(x) for x in bounds[1]), int(num_reward_areas), int(resolution))
+        truth.init()  # checks the bounds
+        return truth
+
+    @classmethod
+    def of_task(cls, task) -> Optional["GroundTruth"]:
+        """The ground truth of a task that has one (``num_reward_areas`` and 2-D ``descriptor_bounds``, as the
+        sparse tasks), else None."""
+        areas = getattr(task, "num_reward_areas", None)
+        bounds = getattr(task, "descriptor_bounds", None)
+        if areas is None or bounds is None or len(bounds[0]) != 2:
+            return None
+        return cls.create(bounds, int(areas))
+
+    def init(self) -> ExplorationStats:
+        """Empty statistics (:func:`exploration_init`)."""
+        return exploration_init(self.lower, self.upper, self.num_reward_areas, self.resolution)
+
+
+def ground_truth_of(evaluation) -> "tuple[jax.Array, jax.Array]":
+    """``(gt_descriptor (B, 2), reward_area (B,) int32)`` of an :class:`qd.Evaluation`: its extras when present,
+    else its descriptors and "no area" (``-1``)."""
+    extras = evaluation.extras if isinstance(evaluation.extras, dict) else {}
+    gt = extras.get("gt_descriptor", evaluation.descriptors)
+    area = extras.get("reward_area", jnp.full(evaluation.fitnesses.shape, -1, jnp.int32))
+    return gt, area
+
+
+def exploration_observe(stats: ExplorationStats, evaluation) -> ExplorationStats:
+    """:func:`exploration_update` with a batch's evaluation (ground truth from :func:`ground_truth_of`, the
+    fitnesses as rewards)."""
+    gt, area = ground_truth_of(evaluation)
+    return exploration_update(stats, gt, evaluation.fitnesses, area)

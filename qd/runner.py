@@ -164,13 +164,16 @@ def checked_devices(config: Dict[str, Any]) -> Any:
 
 
 def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
-    """MAP-Elites on the config's archive and emitter; the initial batch is ``batch_size`` random genotypes."""
+    """MAP-Elites on the config's archive and emitter; the initial batch is ``batch_size`` random genotypes.
+    On tasks with a ground truth (the sparse tasks) it reports the exploration metrics too."""
     from qd.algorithms import MAPElites
+    from qd.metrics import GroundTruth
 
     archive = build_archive(config, task)
     options = getattr(task, "compiler_options", None)
     algo = MAPElites(
-        build_emitter(config, task), task.evaluate, compiler_options=options, devices=checked_devices(config)
+        build_emitter(config, task), task.evaluate, compiler_options=options, devices=checked_devices(config),
+        ground_truth=GroundTruth.of_task(task),
     )
 
     def init(key):

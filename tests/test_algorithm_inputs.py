@@ -195,9 +195,13 @@ def test_novelty_and_random_search_check_evaluate_output():
     with raises_before_compiling(ValueError, r"one_descriptor: Evaluation.descriptors must have shape \(B, d\) = \(5, 2\)"):
         make_ns(one_descriptor).init(archive, population, KEY)
     with raises_before_compiling(TypeError, "the evaluate function ns_tuple returned a tuple, not a qd.Evaluation"):
-        make_rs(ns_tuple).init(grid, KEY)
+        make_rs(ns_tuple).init(grid, KEY, lazy=False)
     with raises_before_compiling(ValueError, r"one_descriptor: Evaluation.descriptors must have shape \(B, d\) = \(8, 2\)"):
-        make_rs(one_descriptor).init(grid, KEY)
+        make_rs(one_descriptor).init(grid, KEY, lazy=False)
+    rs = make_rs(ns_tuple)
+    state, _ = rs.init(grid, KEY)  # lazy (the default): generation 0 waits for the first scan, which checks it
+    with raises_before_compiling(TypeError, "the evaluate function ns_tuple returned a tuple, not a qd.Evaluation"):
+        rs.scan(state, 1)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -275,14 +279,14 @@ def test_novelty_and_random_search_state_reuse_raises_a_clear_error():
     ns = make_ns()
     state0, _ = ns.init(ns_archive(), POINT.initial_genotypes(jax.random.key(1), 5), KEY)
     state1, _ = ns.run(state0, 2, chunk_size=2)
-    with pytest.raises(ValueError, match="NoveltySearch.run: " + CONSUMED.format("run/scan")):
+    with pytest.raises(ValueError, match="NoveltySearch.run: " + CONSUMED.format("run/scan/tell")):
         ns.run(state0, 2, chunk_size=2)
     _, m = ns.run(state1, 2, chunk_size=2)
     assert m["iteration"].tolist() == [3, 4]
     rs = make_rs()
     state0, _ = rs.init(point_grid(), KEY)
     state1, _ = rs.run(state0, 2, chunk_size=2)
-    with pytest.raises(ValueError, match="RandomSearch.scan: " + CONSUMED.format("run/scan")):
+    with pytest.raises(ValueError, match="RandomSearch.scan: " + CONSUMED.format("run/scan/tell")):
         rs.scan(state0, 2)
     _, m = rs.run(state1, 2, chunk_size=2)
     assert m["iteration"].tolist() == [3, 4]
@@ -292,28 +296,42 @@ def test_novelty_and_random_search_state_reuse_raises_a_clear_error():
 # 5. metric names
 # --------------------------------------------------------------------------------------------- #
 EXPLORATION = {"gt_coverage", "uniformity", "reward_areas_found"} | {f"best_reward_area_{i}" for i in range(4)}
+QD = {"qd_score", "max_fitness", "mean_fitness", "num_elites"}  # of every algorithm's archive of record
+COUNTS = {"num_evaluations", "iteration"}
 
 
 def test_metric_keys_of_each_algorithm():
+    """One set for all: the archive of record's QD metrics, the exploration metrics on a task with a ground
+    truth, the algorithm's own, the counts. A novelty archive's fill is never called a coverage."""
     me = sphere_me()
     _, m = me.init(sphere_archive(), SPHERE.initial_genotypes(jax.random.key(1), 8), KEY)
-    assert set(m) == {"qd_score", "coverage", "max_fitness", "mean_fitness", "num_elites", "num_evaluations", "iteration"}
+    assert set(m) == QD | {"coverage"} | COUNTS  # no ground truth on the sphere
+
+    from emitters import GaussianEmitter
+    from qd.metrics import GroundTruth
+
+    me = MAPElites(GaussianEmitter(batch_size=8, sigma=0.1), POINT.evaluate, ground_truth=GroundTruth.of_task(POINT))
+    state, _ = me.init(point_grid(), POINT.initial_genotypes(jax.random.key(1), 8), KEY)
+    state, m = me.run(state, 2, chunk_size=3)
+    assert set(m) == QD | {"coverage"} | EXPLORATION | COUNTS
+    assert m["gt_coverage"][-1] == pytest.approx(np.mean(np.asarray(state.exploration.counts) > 0))
 
     ns = make_ns()
     reward = UnstructuredArchive.create(jnp.zeros(POINT.num_params), 50, 2, policy="threshold", threshold=0.0)
     state, m = ns.init(ns_archive(), POINT.initial_genotypes(jax.random.key(1), 5), KEY, reward_archive=reward)
     state, m = ns.run(state, 3, chunk_size=3)
-    assert set(m) == EXPLORATION | {
+    assert set(m) == QD | EXPLORATION | COUNTS | {
         "novelty_archive_size", "novelty_archive_fill", "novelty_archive_overflow", "reward_archive_size",
-        "mean_population_fitness", "num_evaluations", "iteration",
+        "mean_population_fitness",
     }
     # The fill fraction is the archive's, 2 per generation out of 20 slots; the ground truth is elsewhere.
     np.testing.assert_allclose(m["novelty_archive_fill"], [0.1, 0.2, 0.3])
     np.testing.assert_array_equal(m["novelty_archive_size"], [2, 4, 6])
+    np.testing.assert_array_equal(m["num_elites"], [2, 4, 6])
     counts = np.asarray(state.exploration.counts)
     assert m["gt_coverage"][-1] == pytest.approx(np.mean(counts > 0))
 
     rs = make_rs()
-    state, m = rs.init(point_grid(), KEY)
-    assert set(m) == EXPLORATION | {"qd_score", "coverage", "max_fitness", "mean_fitness", "num_elites", "num_evaluations", "iteration"}
+    state, m = rs.init(point_grid(), KEY, lazy=False)
+    assert set(m) == QD | {"coverage"} | EXPLORATION | COUNTS
     assert float(m["coverage"]) == pytest.approx(int(state.archive.num_elites) / 25)  # its own 5x5 grid

@@ -1,17 +1,26 @@
-"""QD algorithms: small objects with ``init``, ``step`` and ``run``; input checks in :mod:`qd.algorithms.checks`;
+"""QD algorithms: each is ``init`` / ``ask`` / ``tell`` on its state (the protocol of
+:mod:`qd.algorithms.driver`), run by the one :class:`Driver` (compiled loop in chunks, lazy initial batch,
+sharding, host-side ask/tell, several seeds as one program); input checks in :mod:`qd.algorithms.checks`;
 the exploration comparison of notebook 02 in :mod:`qd.algorithms.comparison`."""
 
-from qd.algorithms.map_elites import MAPElites, MAPElitesState
-from qd.algorithms.novelty_search import NoveltySearch, NoveltySearchState, RandomSearch, RandomSearchState
+from qd.algorithms.driver import Driver, RunState
+from qd.algorithms.map_elites import MAPElites, MAPElitesAlgorithm, MAPElitesState
+from qd.algorithms.novelty_search import NoveltySearch, NoveltySearchAlgorithm, NoveltySearchState
+from qd.algorithms.random_search import RandomSearch, RandomSearchAlgorithm, RandomSearchState
 from qd.algorithms.comparison import compare_exploration, plot_exploration_comparison
 
 __all__ = [
+    "Driver",
     "MAPElites",
+    "MAPElitesAlgorithm",
     "MAPElitesState",
     "NoveltySearch",
+    "NoveltySearchAlgorithm",
     "NoveltySearchState",
     "RandomSearch",
+    "RandomSearchAlgorithm",
     "RandomSearchState",
+    "RunState",
     "compare_exploration",
     "plot_exploration_comparison",
 ]

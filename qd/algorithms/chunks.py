@@ -1,4 +1,4 @@
-"""The host loop shared by all algorithms' ``run``: compiled chunks of iterations, a callback between them."""
+"""The host loop of :meth:`qd.algorithms.driver.Driver.run`: compiled chunks of iterations, a callback between them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def run_in_chunks(
     chunk_size: int,
     callback: Optional[Callable[[Any, Dict[str, np.ndarray]], None]] = None,
     first_chunk: Optional[int] = None,
+    axis: int = 0,
 ) -> Tuple[Any, Dict[str, np.ndarray]]:
     """Call ``scan(state, n)`` with ``n = chunk_size`` (the first chunk: ``first_chunk`` if given; the last:
     the remainder) until ``num_iterations`` iterations are done; ``callback(state, chunk_metrics)`` runs on
@@ -24,7 +25,8 @@ def run_in_chunks(
     remainder), one with ``chunk_size=1``.
 
     Returns:
-        ``(state, metrics)``, every metric a numpy array of shape ``(num_iterations,)``.
+        ``(state, metrics)``, every metric a numpy array of shape ``(num_iterations,)``; the chunks are joined
+        along ``axis`` (1 for the ``(S, n)`` metrics of several seeds).
 
     Raises:
         ValueError: ``chunk_size < 1``.
@@ -40,5 +42,5 @@ def run_in_chunks(
         done += n
         if callback is not None:
             callback(state, metrics)
-    merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
+    merged = {k: np.concatenate([h[k] for h in history], axis=axis) for k in history[0]} if history else {}
     return state, merged

@@ -19,16 +19,32 @@ import numpy as np
 
 from qd.algorithms.checks import check_positive_int
 from qd.algorithms.map_elites import MAPElites
-from qd.algorithms.novelty_search import NoveltySearch, RandomSearch
+from qd.algorithms.novelty_search import NoveltySearch
+from qd.algorithms.random_search import RandomSearch
 from qd.archives import GridArchive, UnstructuredArchive
+from qd.metrics import GroundTruth
 
 POPULATION = 100  # novelty search parents (SERENE); 2 offspring each
 BATCH = 2 * POPULATION  # evaluations per generation, every method
 RESOLUTION = 50  # cells per side of the ground-truth grid
 
 
-def _curve(m0: Dict[str, Any], m: Dict[str, np.ndarray], key: str) -> np.ndarray:
-    return np.concatenate([np.atleast_1d(np.asarray(m0[key])), np.asarray(m[key])])
+def _curves(m0: Dict[str, Any], m: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Every metric from the initial batch on: ``m0`` then ``m``, or ``m`` alone after a lazy start (whose
+    iteration 0 is the first entry of ``m``)."""
+    if int(m0["iteration"]) < 0:
+        return {k: np.asarray(v) for k, v in m.items()}
+    return {k: np.concatenate([np.atleast_1d(np.asarray(m0[k])), np.asarray(v)]) for k, v in m.items()}
+
+
+def _result(m0, m, state, areas: int) -> Dict[str, Any]:
+    curves = _curves(m0, m)
+    return dict(
+        evals=curves["num_evaluations"],
+        gt_coverage=curves["gt_coverage"],
+        points=np.asarray(state.archive.elites()["descriptors"]),
+        best_reward=[float(curves[f"best_reward_area_{i}"][-1]) for i in range(areas)],
+    )
 
 
 def compare_exploration(
@@ -57,10 +73,8 @@ def compare_exploration(
         ``{name: result}`` for ``"novelty search"``, ``"MAP-Elites"`` (if run) and ``"random search"``, where
         ``result`` holds ``evals`` (``(G + 1,)`` int, evaluations after each generation, the initial batch
         first), ``gt_coverage`` (``(G + 1,)`` float, the fraction of the 50x50 ground-truth grid reached by
-        every agent evaluated so far; for MAP-Elites the fill of its 50x50 grid, the same thing when the
-        task's descriptor is its ground truth, as on Curling), ``points`` (``(n, 2)`` float32, the
-        descriptors of the agents the method stored) and ``best_reward`` (a list: the best reward per area
-        for novelty and random search, the best fitness of the grid for MAP-Elites).
+        every agent evaluated so far), ``points`` (``(n, 2)`` float32, the descriptors of the agents the
+        method stored) and ``best_reward`` (a list: the best reward found in each reward area).
 
     Raises:
         ValueError: ``budget`` is not a positive integer; the task's descriptor is not 2-D;
@@ -88,37 +102,21 @@ def compare_exploration(
     ns = NoveltySearch(task.evaluate, task.descriptor_bounds, areas, sigma=0.05, coverage_resolution=RESOLUTION)
     state, m0 = ns.init(archive, task.initial_genotypes(k_init, POPULATION), k_run)
     state, m = ns.run(state, generations, chunk_size=chunk_size)
-    out["novelty search"] = dict(
-        evals=_curve(m0, m, "num_evaluations"),
-        gt_coverage=_curve(m0, m, "gt_coverage"),
-        points=np.asarray(state.archive.elites()["descriptors"]),
-        best_reward=[float(m[f"best_reward_area_{i}"][-1]) for i in range(areas)],
-    )
+    out["novelty search"] = _result(m0, m, state, areas)
 
+    truth = GroundTruth.create(task.descriptor_bounds, areas, RESOLUTION)
     if map_elites_emitter is not None:
         grid = GridArchive.create(genotype_template=template, resolution=RESOLUTION, lower=lower, upper=upper)
-        me = MAPElites(map_elites_emitter, task.evaluate)
+        me = MAPElites(map_elites_emitter, task.evaluate, ground_truth=truth)
         state, m0 = me.init(grid, task.initial_genotypes(k_init, BATCH), k_run)
         state, m = me.run(state, generations, chunk_size=chunk_size)
-        if int(m0["iteration"]) < 0:  # lazy start: iteration 0 (the initial batch) is the first entry of m
-            m0, m = {k: v[0] for k, v in m.items()}, {k: v[1:] for k, v in m.items()}
-        out["MAP-Elites"] = dict(
-            evals=_curve(m0, m, "num_evaluations"),
-            gt_coverage=_curve(m0, m, "coverage"),
-            points=np.asarray(state.archive.elites()["descriptors"]),
-            best_reward=[float(m["max_fitness"][-1])],
-        )
+        out["MAP-Elites"] = _result(m0, m, state, areas)
 
     grid = GridArchive.create(genotype_template=template, resolution=RESOLUTION, lower=lower, upper=upper)
     rs = RandomSearch(task.evaluate, task.initial_genotypes, BATCH, task.descriptor_bounds, areas, RESOLUTION)
     state, m0 = rs.init(grid, k_run)
     state, m = rs.run(state, generations, chunk_size=chunk_size)
-    out["random search"] = dict(
-        evals=_curve(m0, m, "num_evaluations"),
-        gt_coverage=_curve(m0, m, "gt_coverage"),
-        points=np.asarray(state.archive.elites()["descriptors"]),
-        best_reward=[float(m[f"best_reward_area_{i}"][-1]) for i in range(areas)],
-    )
+    out["random search"] = _result(m0, m, state, areas)
     return out
 
 
