@@ -9,8 +9,8 @@ dimensions; genotypes are pytrees of arrays with that leading axis::
     ask(S, key) -> (genotypes (B, ...), S)                       # fixed B, structure and dtypes
     tell(S, genotypes, evaluation, key) -> S                     # evaluation: qd.Evaluation, (B,), (B, d)
     archive(S) -> Archive                                        # the archive of record (QD metrics)
-    tell_initial(S, genotypes, evaluation, key) -> S             # optional: take the initial batch
-                                                                 #   (default: tell)
+    tell_initial(S, genotypes, evaluation, key) -> S             # optional: take an initial batch of any N,
+                                                                 #   in a program of its own (default: tell)
     metrics(S) -> {name: scalar}                                 # optional: the algorithm's own metrics
 
 :class:`Driver` composes ``ask -> evaluate -> tell -> metrics`` and owns everything around it, once for
@@ -42,8 +42,10 @@ it had before the driver: the same seed gives the same archive.)
 
 Lazy initial batch. When the initial batch has the structure, shapes and dtypes of ``ask``'s proposals,
 ``init`` does not evaluate it: it waits in the state (``initial_genotypes``) and iteration 0 of the loop
-evaluates it in place of ``ask`` and gives it to ``tell_initial``. The evaluation then exists only in the
-loop program: with chunks of one iteration (Brax), one program runs the whole run.
+evaluates it in place of ``ask`` (a ``lax.cond`` on the batch only) and gives it to ``tell``, so an algorithm
+whose first batch is special keeps that in its state (MAP-Elites: ``started``) and ``tell_initial`` serves
+only eager starts. The evaluation then exists only in the loop program: with chunks of one iteration
+(Brax), one program runs the whole run.
 
 A new algorithm is its state, its ``init`` / ``ask`` / ``tell`` / ``archive``, its docstring and its tests::
 
@@ -251,14 +253,10 @@ class Driver:
             return ask()
         return jax.lax.cond(first, lambda: (state.initial_genotypes, state.algo), ask)
 
-    def _take(self, state, algo, genotypes, evaluation, key, k_tell, first) -> Tuple[RunState, Dict]:
-        tell = lambda: self.algorithm.tell(algo, genotypes, evaluation, k_tell)
-        if first is False:
-            algo = tell()
-        else:
-            algo = jax.lax.cond(first, lambda: self._tell_initial(algo, genotypes, evaluation, k_tell), tell)
+    def _take(self, state, algo, genotypes, evaluation, key, k_tell) -> Tuple[RunState, Dict]:
+        # A lazy start's initial batch is told by ``tell`` too: no cond on the (large) algorithm state here.
         state = state.replace(
-            algo=algo,
+            algo=self.algorithm.tell(algo, genotypes, evaluation, k_tell),
             key=key,
             iteration=state.iteration + 1,
             num_evaluations=state.num_evaluations + evaluation.fitnesses.shape[0],
@@ -270,7 +268,7 @@ class Driver:
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         genotypes, algo = self._propose(state, k_ask, first)
         evaluation = self._evaluate(genotypes, k_eval, algo)
-        return self._take(state, algo, genotypes, evaluation, key, k_tell, first)
+        return self._take(state, algo, genotypes, evaluation, key, k_tell)
 
     def step(self, state: RunState) -> Tuple[RunState, Dict]:
         """One iteration, pure (jit it, or use :meth:`scan`): ``(state, metrics)``. On a state whose initial
@@ -468,7 +466,7 @@ class Driver:
 
     def _tell_impl(self, state, genotypes, evaluation):
         key, _, _, k_tell = jax.random.split(state.key, 4)
-        return self._take(state, state.algo, genotypes, evaluation, key, k_tell, self._first(state))
+        return self._take(state, state.algo, genotypes, evaluation, key, k_tell)
 
     def tell(
         self, state: RunState, genotypes: Any, fitnesses: Any, descriptors: Any = None, extras: Any = None

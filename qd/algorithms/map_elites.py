@@ -2,8 +2,8 @@
 
 :class:`MAPElitesAlgorithm` is the algorithm, written to the protocol of :mod:`qd.algorithms.driver`: ``ask``
 is the emitter's proposal, ``tell`` adds the scored batch to the archive and gives the emitter the
-archive's ``AddResult``; ``tell_initial`` adds the initial batch and starts the emitter on the filled
-archive. :class:`MAPElites` is that algorithm on the :class:`~qd.algorithms.driver.Driver` (compiled loop in
+archive's ``AddResult`` (the first ``tell``, of the initial batch, starts the emitter on the filled
+archive instead). :class:`MAPElites` is that algorithm on the :class:`~qd.algorithms.driver.Driver` (compiled loop in
 chunks, lazy initial batch, sharding, host-side ask/tell, several seeds as one program).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from qd.algorithms.driver import Driver
@@ -24,10 +25,12 @@ ScoringFn = Callable[[Any, jax.Array], Evaluation]
 
 @struct.dataclass
 class MAPElitesState:
-    """MAP-Elites' own state (a pytree): ``archive`` (the archive of record) and ``emitter_state``."""
+    """MAP-Elites' own state (a pytree): ``archive`` (the archive of record), ``emitter_state``, and
+    ``started`` (bool scalar: whether a batch was told, so that the emitter was started on the archive)."""
 
     archive: Archive
     emitter_state: Any
+    started: jax.Array
 
 
 class MAPElitesAlgorithm:
@@ -50,25 +53,28 @@ class MAPElitesAlgorithm:
 
     def init(self, key: jax.Array, archive: Archive, initial_genotypes: Any) -> Tuple[MAPElitesState, Any]:
         """``(state, initial_genotypes)``: the archive as given and an emitter state (built on it only to fix
-        the structure; ``tell_initial`` replaces it)."""
-        return MAPElitesState(archive, self.emitter.init(key, archive)), initial_genotypes
+        the structure; the first ``tell`` starts the emitter on the filled archive)."""
+        return MAPElitesState(archive, self.emitter.init(key, archive), jnp.zeros((), bool)), initial_genotypes
 
     def ask(self, state: MAPElitesState, key: jax.Array) -> Tuple[Any, MAPElitesState]:
         """The emitter's proposal ``(B, ...)``; the state is unchanged."""
         return self.emitter.ask(state.emitter_state, state.archive, key), state
 
     def tell(self, state: MAPElitesState, genotypes: Any, evaluation: Evaluation, key: jax.Array) -> MAPElitesState:
-        """Add the batch to the archive; the emitter learns from the archive's ``AddResult``."""
+        """Add the batch (any size: the initial batch is told too) to the archive; the emitter learns from the
+        archive's ``AddResult``, or, after the first batch, is started on the filled archive with ``key``.
+        (The choice is a ``lax.cond`` on the small emitter state only, not on the archive.)"""
         archive, result = state.archive.add(genotypes, evaluation.descriptors, evaluation.fitnesses, evaluation.extras)
-        emitter_state = self.emitter.tell(
+        learn = lambda: self.emitter.tell(
             state.emitter_state, archive, genotypes, evaluation.fitnesses, evaluation.descriptors, result
         )
-        return MAPElitesState(archive, emitter_state)
+        emitter_state = jax.lax.cond(state.started, learn, lambda: self.emitter.init(key, archive))
+        return MAPElitesState(archive, emitter_state, jnp.ones((), bool))
 
     def tell_initial(self, state: MAPElitesState, genotypes: Any, evaluation: Evaluation, key: jax.Array) -> MAPElitesState:
-        """Add the initial batch (any size ``N``) and start the emitter on the filled archive."""
+        """An initial batch of any size ``N`` (an eager start): add it, start the emitter on the filled archive."""
         archive, _ = state.archive.add(genotypes, evaluation.descriptors, evaluation.fitnesses, evaluation.extras)
-        return MAPElitesState(archive, self.emitter.init(key, archive))
+        return MAPElitesState(archive, self.emitter.init(key, archive), jnp.ones((), bool))
 
     def archive(self, state: MAPElitesState) -> Archive:
         """The archive of record."""
