@@ -273,16 +273,19 @@ def read_config(run_dir: str) -> Dict[str, Any]:
 
 
 def _write_config(run_dir: str, config: Dict[str, Any]) -> None:
+    """``config.yaml``: :func:`qd.config.recorded_config`, keys sorted, each section's ``name`` first."""
+    recorded = config_lib.recorded_config(config)
     with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
-        yaml.safe_dump(config_lib.recorded_config(config), f, sort_keys=True)
+        yaml.safe_dump({k: recorded[k] for k in sorted(recorded)}, f, sort_keys=False)
 
 
 def _read_metrics_rows(path: str, partial_last_row: bool = False) -> Tuple[List[str], List[List[float]]]:
     """``(header, rows)`` of a metrics file, checked: every row has a number in each column.
 
     Args:
-        partial_last_row: drop a malformed *last* row instead of raising (a run killed while appending
-            leaves one; resuming drops it with the other rows written after the checkpoint).
+        partial_last_row: drop a malformed last row that has no line end instead of raising: a run killed
+            while appending leaves one, and resuming drops it with the other rows written after the
+            checkpoint. A complete (newline-terminated) malformed row is still an error.
 
     Raises:
         RunDirError: empty, not text, no ``iteration`` column, a ragged row or a value that is not a number.
@@ -302,9 +305,9 @@ def _read_metrics_rows(path: str, partial_last_row: bool = False) -> Tuple[List[
     if header[0] != "iteration":
         raise RunDirError(path, f"the first column must be 'iteration'; got {header[0][:40]!r}")
     body = []
-    last = len(rows)
+    last = len(rows) if partial_last_row and not _ends_with_newline(path) else -1
     for line, row in enumerate(rows[1:], start=2):
-        if partial_last_row and line == last and (len(row) != len(header) or not all(map(_is_number, row))):
+        if line == last and (len(row) != len(header) or not all(map(_is_number, row))):
             break
         if len(row) != len(header):
             raise RunDirError(path, f"line {line} has {len(row)} fields; the header has {len(header)}")
@@ -314,6 +317,15 @@ def _read_metrics_rows(path: str, partial_last_row: bool = False) -> Tuple[List[
             bad = next(x for x in row if not _is_number(x))
             raise RunDirError(path, f"line {line}: {bad[:40]!r} is not a number") from None
     return header, body
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _is_number(text: str) -> bool:
