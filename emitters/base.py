@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from qd import AddResult, Archive
-from qd.algorithms import checks
+from qd import options as checks  # the configuration checks (no algorithm imported)
 
 Genotype = Any
 

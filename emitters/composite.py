@@ -10,7 +10,7 @@ import numpy as np
 from flax import struct
 
 from emitters.base import Emitter
-from qd.algorithms import checks
+from qd import options as checks  # the configuration checks (no algorithm imported)
 
 
 @struct.dataclass

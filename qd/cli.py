@@ -29,31 +29,12 @@ from qd.config import ConfigError, RunDirError
 
 log = logging.getLogger("qd")
 
-# Option name -> (argparse kwargs); the config key is the option name with '-' replaced by '_'.
-_RUN_OPTIONS = {
-    "algorithm": dict(help="algorithm (map_elites, ...)"),
-    "task": dict(help="task name (see `qd tasks`)"),
-    "iterations": dict(type=int, help="iterations after the initial batch"),
-    "batch-size": dict(type=int, help="candidates evaluated per iteration"),
-    "seed": dict(type=int, help="random seed (a run is reproducible from its seed and config)"),
-    "archive": dict(help="grid or cvt"),
-    "resolution": dict(type=int, nargs="+", help="grid cells per descriptor dimension"),
-    "num-cells": dict(type=int, help="CVT cells"),
-    "lower": dict(type=float, nargs="+", help="descriptor lower bounds (default: the task's)"),
-    "upper": dict(type=float, nargs="+", help="descriptor upper bounds (default: the task's)"),
-    "emitter": dict(help="iso_line or gaussian"),
-    "iso-sigma": dict(type=float, help="iso+line isotropic sigma"),
-    "line-sigma": dict(type=float, help="iso+line line sigma"),
-    "sigma": dict(type=float, help="Gaussian emitter sigma"),
-    "devices": dict(type=lambda v: v if v == "all" else int(v) if v.isdigit() else v,
-                    help="devices each batch's evaluation is split over: a count or 'all' (one per CPU core)"),
-    "chunk-size": dict(type=int, help="iterations per compiled chunk"),
-    "checkpoint-every": dict(type=int, help="iterations between checkpoints"),
-    "output-dir": dict(help="parent folder of run directories (default: runs)"),
-    "run-name": dict(help="run directory name (default: timestamp-task-algorithm)"),
-    "compilation-cache": dict(type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
-                              help="true/false: JAX's persistent compilation cache (default true)"),
-}
+def _run_options():
+    """``qd run``'s options, generated from the run options and the registered components' configuration
+    classes (:func:`qd.config.cli_options`): ``(flag, dest, argparse kwargs)``."""
+    from qd.config import cli_options
+
+    return cli_options()
 
 
 def _parse_task_options(items: Optional[List[str]]) -> Optional[Dict[str, Any]]:
@@ -78,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a job (the built-in default when no option is given)")
-    for name, kwargs in _RUN_OPTIONS.items():
-        run.add_argument(f"--{name}", **kwargs)
+    options = _run_options()
+    for flag, _, kwargs in options:
+        run.add_argument(flag, **kwargs)
+    run.set_defaults(_option_dests=[dest for _, dest, _ in options])
     run.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="task option (repeatable)")
     run.add_argument("--config", metavar="FILE", help="YAML or TOML file of options")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
@@ -115,7 +98,7 @@ def _cmd_run(args) -> int:
     from qd import runner
     from qd.config import load_config_file, resolve_config
 
-    overrides = {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in _RUN_OPTIONS}
+    overrides = {dest: getattr(args, dest) for dest in args._option_dests}
     started: Dict[str, str] = {}  # the run directory, once runner.run has created it
     kwargs = dict(progress=not args.no_progress, on_run_dir=lambda path: started.setdefault("run_dir", path))
     if args.resume:

@@ -1,7 +1,21 @@
 """Run configuration: defaults, files (YAML or TOML), command-line overrides and validation.
 
-Precedence, lowest first: :data:`DEFAULTS`, the task's registered defaults, the ``--config`` file, then
-command-line options. :func:`resolve_config` validates everything on the host, before anything compiles,
+A resolved config is the run options (:class:`RunOptions`: task, batch size, seed, devices...) and one
+section per component kind, ``{"name": ..., option: value, ...}``, each validated by its component's typed
+configuration class (:mod:`qd.registry`, :mod:`qd.components`)::
+
+    task: arm
+    batch_size: 1024
+    algorithm: {name: map_elites}
+    archive: {name: grid, lower: null, upper: null, resolution: [100, 100]}
+    emitter: [{name: iso_line, iso_sigma: 0.005, line_sigma: 0.05}]     # a list: the scheduler's pool
+    scheduler: {name: composite}
+
+Precedence, lowest first: the components' defaults (:data:`DEFAULT_COMPONENTS`, their config classes and
+:class:`RunOptions`), the task's registered defaults, the ``--config`` file, then command-line options.
+Files may use sections or the flat keys of before (``emitter: gaussian``, ``sigma: 0.2``), which old run
+directories' ``config.yaml`` files have. The command line's options are generated from the same classes
+(:func:`cli_options`). :func:`resolve_config` validates everything on the host, before anything compiles,
 and raises :class:`ConfigError` with a one-line message that names the option and the accepted values.
 """
 
@@ -9,98 +23,56 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
+
+from pydantic import Field
 
 from qd.tasks.registry import TASKS, get_task_spec
 
 
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the option and what is accepted."""
-
-
-class RunDirError(ValueError):
-    """A run directory, or one of its files, that cannot be used: missing, empty, truncated, corrupt, of the
-    wrong kind or written by another job. The message is one line that starts with the file's path.
-
-    Attributes:
-        path: the file (or folder) at fault.
-    """
-
-    def __init__(self, path: str, problem: str):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-# The built-in default job (``qd run`` with no arguments).
-DEFAULTS: Dict[str, Any] = {
-    "algorithm": "map_elites",
-    "task": "walker2d_uni",  # the built-in default job: MAP-Elites on Brax walker2d (task defaults apply)
-    "task_options": {},
-    "archive": "grid",  # grid | cvt
-    "resolution": [100, 100],  # grid cells per descriptor dimension
-    "num_cells": 1024,  # CVT cells
-    "lower": None,  # descriptor bounds; None = the task's
-    "upper": None,
-    "emitter": "iso_line",  # iso_line | gaussian
-    "iso_sigma": 0.01,
-    "line_sigma": 0.2,
-    "sigma": 0.1,
-    "batch_size": 1024,
-    "iterations": 200,
-    "seed": 0,
-    # Devices each batch's evaluation is split over: a count, or "all" (every local device; on a CPU the
-    # `qd` command exposes one device per core, see qd.parallel). Brax tasks default to "all".
-    "devices": 1,
-    "chunk_size": 25,  # iterations per compiled chunk (progress is reported between chunks)
-    "checkpoint_every": 50,  # iterations between checkpoints (rounded up to whole chunks)
-    "output_dir": "runs",
-    "run_name": None,
-    # JAX's persistent compilation cache (folder: $QD_JAX_CACHE_DIR or ~/.cache/qd-jax/jax): a second run
-    # of the same job skips most of its compile time.
-    "compilation_cache": True,
-}
-
-ALGORITHM_NAMES = ["map_elites"]  # extended by qd.runner's registry
-ARCHIVE_NAMES = ["grid", "cvt"]
-EMITTER_NAMES = ["iso_line", "gaussian"]
-
-# Options every run uses, whatever its algorithm.
-COMMON_OPTIONS = (
-    "algorithm", "task", "task_options", "batch_size", "iterations", "seed", "devices", "chunk_size",
-    "checkpoint_every", "output_dir", "run_name", "compilation_cache",
+from qd.options import (  # noqa: F401  (ConfigError and RunDirError are re-exported: their historic home)
+    Bool, ConfigError, Devices, FolderName, Model, NonNegativeInt, OptionalFolderName, PositiveInt, RunDirError,
+    cli_of, flag, validation_error,
 )
-# The options each archive and emitter reads ("archive" and "emitter" in ALGORITHM_USES).
-ARCHIVE_OPTIONS = {"grid": ("archive", "lower", "upper", "resolution"), "cvt": ("archive", "lower", "upper", "num_cells")}
-EMITTER_OPTIONS = {"iso_line": ("emitter", "iso_sigma", "line_sigma"), "gaussian": ("emitter", "sigma")}
-# Algorithm -> what it reads beyond COMMON_OPTIONS: "archive", "emitter" or option names (filled by
-# qd.runner.register_algorithm). An algorithm missing here has every option recorded.
-ALGORITHM_USES: Dict[str, tuple] = {"map_elites": ("archive", "emitter")}
+from qd.registry import KINDS, Registry
 
 
-def applicable_options(config: Dict[str, Any]) -> list:
-    """The options of a resolved config that its run reads (see :data:`ALGORITHM_USES`), in sorted order.
+class RunOptions(Model):
+    """The options of every run, whatever its components (top-level keys of a config file)."""
 
-    A grid run has no ``num_cells``, a CVT run no ``resolution``, an iso+line emitter no ``sigma``, novelty
-    search no archive bounds nor emitter, random search no emitter.
-    """
-    uses = ALGORITHM_USES.get(config.get("algorithm"))
-    if uses is None:
-        return sorted(config)
-    names = set(COMMON_OPTIONS)
-    for use in uses:
-        if use == "archive":
-            names.update(ARCHIVE_OPTIONS.get(config.get("archive"), ("archive",)))
-        elif use == "emitter":
-            names.update(EMITTER_OPTIONS.get(config.get("emitter"), ("emitter",)))
-        else:
-            names.add(use)
-    return sorted(n for n in names if n in config)
+    task: str = Field("walker2d_uni", description="task name (see `qd tasks`)")
+    task_options: Dict[str, Any] = Field(default_factory=dict, description="task options (--task-option KEY=VALUE)")
+    iterations: PositiveInt = Field(200, description="iterations after the initial batch")
+    batch_size: PositiveInt = Field(1024, description="candidates evaluated per iteration")
+    seed: NonNegativeInt = Field(0, description="random seed (a run is reproducible from its seed and config)")
+    # Devices each batch's evaluation is split over: a count, or "all" (every local device; on a CPU the `qd`
+    # command exposes one device per core, see qd.parallel). Brax tasks default to "all".
+    devices: Devices = Field(1, description="devices each batch's evaluation is split over: a count or 'all' (one per CPU core)")
+    chunk_size: PositiveInt = Field(25, description="iterations per compiled chunk (progress is reported between chunks)")
+    checkpoint_every: PositiveInt = Field(50, description="iterations between checkpoints (rounded up to whole chunks)")
+    output_dir: FolderName = Field("runs", description="parent folder of run directories (default: runs)")
+    run_name: OptionalFolderName = Field(None, description="run directory name (default: timestamp-task-algorithm)")
+    # JAX's persistent compilation cache (folder: $QD_JAX_CACHE_DIR or ~/.cache/qd-jax/jax): a second run of the
+    # same job skips most of its compile time.
+    compilation_cache: Bool = Field(True, description="true/false: JAX's persistent compilation cache (default true)")
 
 
-def recorded_config(config: Dict[str, Any]) -> Dict[str, Any]:
-    """What ``config.yaml`` records: the options of :func:`applicable_options`. :func:`resolve_config` of it
-    gives back the same run (the options left out are filled from the defaults, and the run ignores them)."""
-    return {name: copy.deepcopy(config[name]) for name in applicable_options(config)}
+RUN_OPTIONS = tuple(RunOptions.model_fields)
+
+# The component each kind defaults to (``qd run`` with no arguments: MAP-Elites on walker2d, whose task
+# defaults pick a CVT archive and iso+line with QDax's sigmas). ``emitter`` is a list: the scheduler's pool.
+DEFAULT_COMPONENTS: Dict[str, Any] = {"algorithm": "map_elites", "archive": "grid", "emitter": ["iso_line"], "scheduler": "composite"}
+
+# The built-in default job as flat options (for reference; components' own defaults live in their config
+# classes, see qd.components).
+DEFAULTS: Dict[str, Any] = {**RunOptions().model_dump(), **DEFAULT_COMPONENTS}
+
+
+def default_registries() -> Dict[str, Registry]:
+    """``{kind: Registry}`` of the built-in components (:mod:`qd.components`)."""
+    from qd.components import REGISTRIES
+
+    return REGISTRIES
 
 
 def _one_line(text: str) -> str:
@@ -175,90 +147,236 @@ def load_config_file(path: str) -> Dict[str, Any]:
     return read_mapping_file(path, "--config")
 
 
-def _positive_int(config, name):
-    value = config[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"--{name.replace('_', '-')}: must be a positive integer; got {value!r}")
+# --------------------------------------------------------------------------------------------- #
+# Options of the components: flat names (the command line's flags) and sections
+# --------------------------------------------------------------------------------------------- #
+def component_options(registries: Optional[Dict[str, Registry]] = None) -> Dict[str, List[Tuple[str, Any]]]:
+    """``{option: [(kind, component), ...]}``: each component option's name and the components declaring it.
 
-
-def _positive_float(config, name):
-    value = config[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"--{name.replace('_', '-')}: must be a positive number; got {value!r}")
-
-
-def _choice(config, name, accepted):
-    if config[name] not in accepted:
-        raise ConfigError(
-            f"--{name.replace('_', '-')}: unknown value {config[name]!r}; accepted: {', '.join(accepted)}"
-        )
-
-
-def resolve_config(overrides: Optional[Dict[str, Any]] = None, file_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Merge defaults, the task's defaults, a file's values and overrides; validate the result.
-
-    Args:
-        overrides: command-line values (keys of :data:`DEFAULTS`; None values are ignored).
-        file_config: values read from a ``--config`` file.
-
-    Returns:
-        A new, complete config dict.
+    One flat name (``--sigma``) sets the option of every selected component that declares it (the gaussian
+    emitter's and novelty search's ``sigma``); a config file's sections set one component's only.
 
     Raises:
-        ConfigError: an unknown key or a bad value (one line naming the option and accepted values).
+        ValueError: an option name that is a run option or a kind, or one declared with two parse types.
     """
-    user: Dict[str, Any] = {}
-    for source in (file_config or {}, overrides or {}):
-        for k, v in source.items():
-            if v is None:
-                continue
-            if k not in DEFAULTS:
-                raise ConfigError(f"unknown option {k!r}; accepted: {', '.join(sorted(DEFAULTS))}")
-            user[k] = v
-    task = user.get("task", DEFAULTS["task"])
+    registries = registries or default_registries()
+    options: Dict[str, List[Tuple[str, Any]]] = {}
+    for kind in KINDS:
+        for component in registries[kind]:
+            for name, info in component.config.model_fields.items():
+                if name in RUN_OPTIONS or name in KINDS:
+                    raise ValueError(f"{kind} {component.name!r}: option {name!r} clashes with the run option {name!r}")
+                if name in options:
+                    other_kind, other = options[name][0]
+                    if cli_of(other.config.model_fields[name]) != cli_of(info):
+                        raise ValueError(
+                            f"option {name!r} of {kind} {component.name!r} is parsed unlike that of {other_kind} {other.name!r}"
+                        )
+                options.setdefault(name, []).append((kind, component))
+    return options
+
+
+def cli_options(registries: Optional[Dict[str, Registry]] = None) -> List[Tuple[str, str, Dict[str, Any]]]:
+    """``qd run``'s generated options: ``(flag, dest, argparse kwargs)``; ``dest`` is the config key.
+
+    Run options (:class:`RunOptions`, but ``task_options``: ``--task-option``), one ``--KIND`` per component
+    kind (``--emitter`` takes several: the scheduler's pool), then every component option, from the registries.
+    """
+    registries = registries or default_registries()
+    out: List[Tuple[str, str, Dict[str, Any]]] = []
+
+    def add(name, info, help_text):
+        cli = cli_of(info)
+        kwargs: Dict[str, Any] = dict(type=cli.type, help=help_text, dest=name)
+        if cli.nargs:
+            kwargs["nargs"] = cli.nargs
+        if cli.metavar:
+            kwargs["metavar"] = cli.metavar
+        out.append((flag(name), name, kwargs))
+
+    for name, info in RunOptions.model_fields.items():
+        if name != "task_options":
+            add(name, info, info.description)
+    for kind in KINDS:
+        names = ", ".join(registries[kind].names())
+        kwargs = dict(dest=kind, help=f"{kind}: {names} (default: the task's, else {DEFAULT_COMPONENTS[kind]})")
+        if kind == "emitter":
+            kwargs.update(nargs="+", help=f"emitters (several: the scheduler's pool): {names}")
+        out.append((flag(kind), kind, kwargs))
+    for name, users in component_options(registries).items():
+        info = users[0][1].config.model_fields[name]
+        where = ", ".join(f"{kind} {c.name}" for kind, c in users)
+        add(name, info, f"{info.description or name} [{where}]")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- #
+# Resolution
+# --------------------------------------------------------------------------------------------- #
+def _check_option(component, name: str, value: Any, where: str = "") -> None:
+    from pydantic import ValidationError
+
+    try:
+        component.config.model_validate({name: value})
+    except ValidationError as e:
+        raise validation_error(e, where) from None
+
+
+class _Layers:
+    """Values of the component options, layer after layer (later layers win, whatever their form)."""
+
+    def __init__(self, registries: Dict[str, Registry]):
+        self.registries = registries
+        self.options = component_options(registries)
+        self.names: Dict[str, Any] = {k: v for k, v in DEFAULT_COMPONENTS.items() if k != "emitter"}
+        self.values: Dict[str, Dict[str, Any]] = {k: {} for k in KINDS}  # flat and section values, by kind
+        self.members: List[Tuple[str, Dict[str, Any]]] = [(n, {}) for n in DEFAULT_COMPONENTS["emitter"]]
+
+    def flat(self, name: str, value: Any) -> None:
+        for kind, component in self.options[name]:
+            _check_option(component, name, value)
+            self.values[kind][name] = value
+            if kind == "emitter":
+                for member_name, explicit in self.members:
+                    if name in self.registries["emitter"].get(member_name).config.model_fields:
+                        explicit[name] = value
+
+    def _section(self, kind: str, section: Any, current: Optional[str]) -> Tuple[str, Dict[str, Any]]:
+        if isinstance(section, dict):
+            name = section.get("name", current)
+            fields = {k: v for k, v in section.items() if k != "name"}
+        else:
+            name, fields = section, {}
+        component = self.registries[kind].get(name)
+        where = f" ({kind} {component.name})"
+        for key, value in fields.items():
+            if key not in component.config.model_fields:
+                accepted = ", ".join(component.config.model_fields) or "none"
+                raise ConfigError(f"{flag(kind)} {component.name}: unknown option {key!r}; accepted: {accepted}")
+            _check_option(component, key, value, where)
+        return component.name, dict(fields)
+
+    def section(self, kind: str, value: Any) -> None:
+        if kind == "emitter":
+            items = value if isinstance(value, list) else [value]
+            if not items:
+                raise ConfigError(f"--emitter: at least one emitter; accepted: {', '.join(self.registries['emitter'].names())}")
+            self.members = [self._section(kind, item, None) for item in items]
+            return
+        name, fields = self._section(kind, value, self.names[kind])
+        self.names[kind] = name
+        self.values[kind].update(fields)
+
+    def resolved(self, kind: str) -> Any:
+        if kind == "emitter":
+            out = []
+            for name, explicit in self.members:
+                component = self.registries[kind].get(name)
+                fields = component.config.model_fields
+                given = {k: v for k, v in self.values[kind].items() if k in fields}
+                given.update(explicit)
+                out.append({"name": name, **component.config.model_validate(given).model_dump()})
+            return out
+        component = self.registries[kind].get(self.names[kind])
+        given = {k: v for k, v in self.values[kind].items() if k in component.config.model_fields}
+        return {"name": component.name, **component.config.model_validate(given).model_dump()}
+
+
+def resolve_config(
+    overrides: Optional[Dict[str, Any]] = None,
+    file_config: Optional[Dict[str, Any]] = None,
+    registries: Optional[Dict[str, Registry]] = None,
+) -> Dict[str, Any]:
+    """Merge defaults, the task's defaults, a file's values and overrides; validate the result.
+
+    Each source is a mapping of run options (:class:`RunOptions`), component kinds and component options.
+    A kind's value is a component name (``emitter: gaussian``; the emitter also a list of them) or a section
+    (``emitter: {name: gaussian, sigma: 0.2}``, several for the emitter); a component option given flat
+    (``sigma: 0.2``, ``--sigma 0.2``) applies to every kind whose components declare it. Later sources win.
+    Flat options that the selected components do not read are checked, then ignored.
+
+    Args:
+        overrides: command-line values (None values are ignored).
+        file_config: values read from a ``--config`` file (flat, as before sections, or with sections).
+        registries: ``{kind: Registry}``; default :func:`default_registries`.
+
+    Returns:
+        A new, complete config: the run options, and one section per kind (``{"name": ..., option: value}``;
+        ``"emitter"``: a list of sections).
+
+    Raises:
+        ConfigError: an unknown key, name or value (one line naming the option and the accepted values).
+    """
+    from pydantic import ValidationError
+
+    registries = registries or default_registries()
+    sources = [file_config or {}, overrides or {}]
+    task = RunOptions().task
+    for source in sources:
+        if source.get("task") is not None:
+            task = source["task"]
     if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(f"--task: unknown task {task!r}; accepted: {', '.join(sorted(TASKS))}")
-    config = copy.deepcopy(DEFAULTS)
-    config.update(copy.deepcopy(get_task_spec(task).defaults))
-    if isinstance(user.get("task_options"), dict):  # task options merge with the task's defaults
-        user["task_options"] = {**config["task_options"], **user["task_options"]}
-    config.update(user)
-    _validate(config)
+    layers = _Layers(registries)
+    run: Dict[str, Any] = {}
+    for source in [copy.deepcopy(get_task_spec(task).defaults)] + sources:
+        for key, value in source.items():
+            if value is None:
+                continue
+            value = copy.deepcopy(value)
+            if key == "task_options":
+                if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                    raise ConfigError(f"--task-option: must be a mapping of option name: value; got {value!r}")
+                run[key] = {**run.get(key, {}), **value}  # task options merge with the task's defaults
+            elif key in RUN_OPTIONS:
+                run[key] = value
+            elif key in KINDS:
+                layers.section(key, value)
+            elif key in layers.options:
+                layers.flat(key, value)
+            else:
+                accepted = sorted(set(RUN_OPTIONS) | set(KINDS) | set(layers.options))
+                raise ConfigError(f"unknown option {key!r}; accepted: {', '.join(accepted)}")
+    try:
+        config = RunOptions.model_validate(run).model_dump()
+    except ValidationError as e:
+        raise validation_error(e) from None
+    for kind in KINDS:
+        config[kind] = layers.resolved(kind)
     return config
 
 
-def _validate(config: Dict[str, Any]) -> None:
-    _choice(config, "algorithm", ALGORITHM_NAMES)
-    _choice(config, "archive", ARCHIVE_NAMES)
-    _choice(config, "emitter", EMITTER_NAMES)
-    for name in ("batch_size", "iterations", "chunk_size", "checkpoint_every", "num_cells"):
-        _positive_int(config, name)
-    if isinstance(config["seed"], bool) or not isinstance(config["seed"], int) or config["seed"] < 0:
-        raise ConfigError(f"--seed: must be a non-negative integer; got {config['seed']!r}")
-    for name in ("iso_sigma", "line_sigma", "sigma"):
-        _positive_float(config, name)
-    res = config["resolution"]
-    if isinstance(res, int):
-        res = config["resolution"] = [res]
-    if not isinstance(res, (list, tuple)) or not res or any(
-        isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in res
-    ):
-        raise ConfigError(f"--resolution: must be positive integers, one per descriptor dimension; got {res!r}")
-    devices = config["devices"]
-    if devices != "all" and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
-        raise ConfigError(f"--devices: must be a positive integer or 'all'; got {devices!r}")
-    if not isinstance(config["compilation_cache"], bool):
-        raise ConfigError(f"--compilation-cache: must be true or false; got {config['compilation_cache']!r}")
-    if not isinstance(config["task_options"], dict) or not all(isinstance(k, str) for k in config["task_options"]):
-        raise ConfigError(f"--task-option: must be a mapping of option name: value; got {config['task_options']!r}")
-    for name in ("output_dir", "run_name"):
-        value = config[name]
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(f"--{name.replace('_', '-')}: must be a non-empty folder name; got {value!r}")
-    for name in ("lower", "upper"):
-        value = config[name]
-        if value is not None and (
-            not isinstance(value, (list, tuple))
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        ):
-            raise ConfigError(f"--{name}: must be a list of numbers, one per descriptor dimension; got {value!r}")
+# --------------------------------------------------------------------------------------------- #
+# What config.yaml records
+# --------------------------------------------------------------------------------------------- #
+def algorithm_of(config: Dict[str, Any], registries: Optional[Dict[str, Registry]] = None):
+    """The registered algorithm component of a resolved config."""
+    return (registries or default_registries())["algorithm"].get(config["algorithm"]["name"])
+
+
+def recorded_config(config: Dict[str, Any], registries: Optional[Dict[str, Registry]] = None) -> Dict[str, Any]:
+    """What ``config.yaml`` records: the run options, the algorithm's section and the sections it uses
+    (``archive``, ``emitter``, ``scheduler``): a grid run has no ``num_cells``, novelty search no archive nor
+    emitter, random search no emitter. :func:`resolve_config` of it gives back the same run."""
+    uses = algorithm_of(config, registries).uses
+    return {k: copy.deepcopy(v) for k, v in config.items() if k in RUN_OPTIONS or k == "algorithm" or k in uses}
+
+
+def applicable_options(config: Dict[str, Any]) -> list:
+    """The top-level keys of :func:`recorded_config`, sorted."""
+    return sorted(recorded_config(config))
+
+
+def flat_items(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A config as ``{dotted.key: value}`` (``archive.resolution``, ``emitter[0].sigma``), for comparisons
+    and messages."""
+    out: Dict[str, Any] = {}
+    for key, value in config.items():
+        if key in KINDS and isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        elif key == "emitter" and isinstance(value, list):
+            for i, section in enumerate(value):
+                out.update({f"emitter[{i}].{k}": v for k, v in section.items()})
+        else:
+            out[key] = value
+    return out

@@ -1,11 +1,11 @@
 """``qd run`` jobs for exploration algorithms: novelty search (``--algorithm ns``) and random search
-(``--algorithm random``). Part of the composition layer (imported by :mod:`qd.runner`).
+(``--algorithm random``): their configuration classes and builders, registered by :mod:`qd.components`.
 
-Config keys used (see :mod:`qd.config`):
+Config values used:
 
 - ``batch_size``: evaluations per generation. Novelty search keeps ``batch_size // 2`` parents with 2
   offspring each (SERENE: 100 parents, 200 evaluations); random search draws ``batch_size`` genotypes.
-- ``sigma``: novelty search's Gaussian mutation (the sparse tasks register 0.05).
+- ``sigma`` (:class:`NoveltySearchConfig`): novelty search's Gaussian mutation (the sparse tasks register 0.05).
 - ``iterations``: generations.
 
 Novelty search's archive is an :class:`qd.UnstructuredArchive` of :data:`NS_ARCHIVE_CAPACITY` slots filled
@@ -16,12 +16,12 @@ descriptor (the ground truth for the sparse tasks), so its ``coverage`` is the g
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
-import jax
+from pydantic import Field
 
-from qd.config import ConfigError
-from qd.runner import Job, build_archive, checked_devices, genotype_template, register_algorithm
+from qd.jobs import BuildContext, Job, checked_devices, genotype_clip, genotype_template
+from qd.options import ConfigError, Model, PositiveFloat
 
 NS_ARCHIVE_CAPACITY = 16384  # SERENE-style 5 per generation: 3276 generations (655k evaluations at 200)
 NS_ARCHIVE_PER_GENERATION = 5
@@ -34,11 +34,22 @@ def _ground_truth_spec(task: Any):
     return bounds, int(getattr(task, "num_reward_areas", 0))
 
 
-def build_novelty_search(config: Dict[str, Any], task: Any) -> Job:
+class NoveltySearchConfig(Model):
+    sigma: PositiveFloat = Field(0.1, description="Gaussian mutation sigma (emitter gaussian, algorithm ns)")
+
+
+class RandomSearchConfig(Model):
+    pass
+
+
+def build_novelty_search(cfg: NoveltySearchConfig, ctx: BuildContext) -> Job:
     """Novelty search on the task's descriptor, population ``batch_size // 2``, 2 offspring per parent."""
+    import jax
+
     from qd.algorithms import NoveltySearch
     from qd.archives import UnstructuredArchive
 
+    config, task = ctx.config, ctx.task
     if config["batch_size"] < 2:
         raise ConfigError("--batch-size: novelty search needs at least 2 evaluations per generation")
     bounds, num_areas = _ground_truth_spec(task)
@@ -54,14 +65,13 @@ def build_novelty_search(config: Dict[str, Any], task: Any) -> Job:
         qd_offset=float(getattr(task, "qd_offset", 0.0)),
         seed=config["seed"],
     )
-    clip = getattr(task, "genotype_bounds", None)
     algo = NoveltySearch(
         task.evaluate,
         bounds,
         num_areas,
         offspring_per_parent=2,
-        sigma=config["sigma"],
-        genotype_bounds=None if clip is None else (float(clip[0]), float(clip[1])),
+        sigma=cfg.sigma,
+        genotype_bounds=genotype_clip(task),
         compiler_options=getattr(task, "compiler_options", None),
         devices=checked_devices(config),
     )
@@ -74,18 +84,16 @@ def build_novelty_search(config: Dict[str, Any], task: Any) -> Job:
     return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
 
 
-def build_random_search(config: Dict[str, Any], task: Any) -> Job:
-    """Random search: ``batch_size`` fresh ``task.initial_genotypes`` per generation."""
+def build_random_search(cfg: RandomSearchConfig, ctx: BuildContext) -> Job:
+    """Random search: ``batch_size`` fresh ``task.initial_genotypes`` per generation, offered to the config's
+    archive."""
     from qd.algorithms import RandomSearch
 
+    config, task = ctx.config, ctx.task
     bounds, num_areas = _ground_truth_spec(task)
-    archive = build_archive(config, task)
+    archive = ctx.archive()
     algo = RandomSearch(
         task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
         compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
     )
     return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
-
-
-register_algorithm("ns", build_novelty_search, uses=("sigma",))  # no archive bounds, no emitter
-register_algorithm("random", build_random_search, uses=("archive",))  # no emitter

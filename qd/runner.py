@@ -16,14 +16,13 @@ Run directory layout::
 A file that is missing, empty, truncated, corrupt, of the wrong kind or written by another job raises
 :class:`RunDirError` (one line naming the file and the problem).
 
-Algorithms are composed here (this is the only layer that picks concrete emitters). New algorithms
-register a builder with :func:`register_algorithm`.
+Jobs are composed from the registered components (:mod:`qd.registry`; the built-ins are registered in
+:mod:`qd.components`, the only layer that picks concrete emitters). Importing this module registers nothing.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime
 import os
 import time
@@ -35,10 +34,12 @@ import numpy as np
 import yaml
 
 from qd import config as config_lib
-from qd.archives import CVTArchive, GridArchive
 from qd.cache import enable_compilation_cache
 from qd.checkpoint import load_checkpoint, save_checkpoint
 from qd.config import ConfigError, RunDirError, resolve_config
+from qd.jobs import (  # noqa: F401  (Job and the helpers: their historic names here)
+    BuildContext, Job, _checked_build, checked_devices, descriptor_bounds, genotype_template,
+)
 from qd.tasks.registry import get_task_spec
 
 CONFIG_FILE = "config.yaml"
@@ -49,156 +50,31 @@ ARCHIVE_PLOT = "archive.png"
 METRICS_PLOT = "metrics.png"
 
 
-@dataclasses.dataclass
-class Job:
-    """A configured algorithm, ready to run.
-
-    Attributes:
-        config: the resolved config.
-        task: the task object.
-        init: ``key -> (state, metrics)``; the state is a pytree (checkpointed as such). ``metrics["iteration"]``
-            is 0, or -1 when the initial batch is left for the first scanned iteration to evaluate.
-        scan: ``(state, n) -> (state, metrics)``, ``n`` compiled iterations; metrics have shape ``(n,)``.
-        archive_of: ``state -> Archive`` (the repertoire to save and plot).
-    """
-
-    config: Dict[str, Any]
-    task: Any
-    init: Callable[[jax.Array], Tuple[Any, Dict[str, jax.Array]]]
-    scan: Callable[[Any, int], Tuple[Any, Dict[str, jax.Array]]]
-    archive_of: Callable[[Any], Any]
-
-
-ALGORITHMS: Dict[str, Callable[[Dict[str, Any], Any], Job]] = {}
-
-
-def register_algorithm(
-    name: str, builder: Callable[[Dict[str, Any], Any], Job], uses: Optional[Tuple[str, ...]] = None
-) -> None:
-    """Make ``--algorithm NAME`` build its job with ``builder(config, task)``.
-
-    Args:
-        name: the ``--algorithm`` value.
-        builder: ``(config, task) -> Job``.
-        uses: the config options the algorithm reads beyond :data:`qd.config.COMMON_OPTIONS`: ``"archive"``
-            (the config's grid/CVT archive: bounds and resolution or num_cells), ``"emitter"`` (the emitter and
-            its sigmas) and plain option names; ``config.yaml`` records only those. None: record every option.
-    """
-    ALGORITHMS[name] = builder
-    if name not in config_lib.ALGORITHM_NAMES:
-        config_lib.ALGORITHM_NAMES.append(name)
-    if uses is not None:
-        config_lib.ALGORITHM_USES[name] = tuple(uses)
-
-
-# --------------------------------------------------------------------------------------------- #
-# Building jobs
-# --------------------------------------------------------------------------------------------- #
-def genotype_template(task: Any) -> Any:
-    """One zero genotype with the task's structure (computed abstractly: nothing runs)."""
-    shapes = jax.eval_shape(lambda key: task.initial_genotypes(key, 1), jax.random.PRNGKey(0))
-    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), shapes)
-
-
-def descriptor_bounds(config: Dict[str, Any], task: Any) -> Tuple[List[float], List[float]]:
-    """The config's bounds, or the task's; checked for length against the task's descriptor.
-
-    Raises:
-        ConfigError: bounds of the wrong length, or lower >= upper.
-    """
-    task_lower, task_upper = task.descriptor_bounds
-    d = len(task_lower)
-    lower = list(config["lower"]) if config["lower"] is not None else list(task_lower)
-    upper = list(config["upper"]) if config["upper"] is not None else list(task_upper)
-    for name, value in (("lower", lower), ("upper", upper)):
-        if len(value) != d:
-            raise ConfigError(
-                f"--{name}: task {config['task']!r} has {d} descriptor dimensions; got {len(value)} values"
-            )
-    if any(lo >= hi for lo, hi in zip(lower, upper)):
-        raise ConfigError(f"--lower/--upper: each lower bound must be below its upper bound; got {lower}, {upper}")
-    return lower, upper
-
-
-def build_archive(config: Dict[str, Any], task: Any):
-    """The grid or CVT archive a config asks for (empty)."""
-    lower, upper = descriptor_bounds(config, task)
-    template = genotype_template(task)
-    offset = float(getattr(task, "qd_offset", 0.0))
-    if config["archive"] == "grid":
-        res = list(config["resolution"])
-        if len(res) == 1:
-            res = res * len(lower)
-        if len(res) != len(lower):
-            raise ConfigError(f"--resolution: expected 1 or {len(lower)} values; got {len(res)}")
-        return GridArchive.create(template, res, lower, upper, qd_offset=offset)
-    return CVTArchive.create(template, config["num_cells"], lower, upper, seed=config["seed"], qd_offset=offset)
-
-
-def build_emitter(config: Dict[str, Any], task: Any):
-    """The emitter a config asks for, clipped to the task's genotype bounds if it has any."""
-    from emitters import GaussianEmitter, IsoLineEmitter
-
-    clip = getattr(task, "genotype_bounds", None)
-    clip = None if clip is None else (float(clip[0]), float(clip[1]))
-    if config["emitter"] == "gaussian":
-        return GaussianEmitter(batch_size=config["batch_size"], sigma=config["sigma"], clip=clip)
-    return IsoLineEmitter(
-        batch_size=config["batch_size"], iso_sigma=config["iso_sigma"], line_sigma=config["line_sigma"], clip=clip
-    )
-
-
-def checked_devices(config: Dict[str, Any]) -> Any:
-    """The config's ``devices``, checked against this machine's devices.
-
-    Raises:
-        ConfigError: more devices than there are.
-    """
-    from qd.parallel import resolve_devices
-
-    try:
-        resolve_devices(config["devices"])
-    except ValueError as e:
-        raise ConfigError(f"--devices: {e}") from None
-    return config["devices"]
-
-
-def build_map_elites(config: Dict[str, Any], task: Any) -> Job:
-    """MAP-Elites on the config's archive and emitter; the initial batch is ``batch_size`` random genotypes.
-    On tasks with a ground truth (the sparse tasks) it reports the exploration metrics too."""
-    from qd.algorithms import MAPElites
-    from qd.metrics import GroundTruth
-
-    archive = build_archive(config, task)
-    options = getattr(task, "compiler_options", None)
-    algo = MAPElites(
-        build_emitter(config, task), task.evaluate, compiler_options=options, devices=checked_devices(config),
-        ground_truth=GroundTruth.of_task(task),
-    )
-
-    def init(key):
-        k_genotypes, k_algo = jax.random.split(key)
-        return algo.init(archive, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
-
-    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
-
-
-register_algorithm("map_elites", build_map_elites, uses=("archive", "emitter"))
-
-
-def build_job(config: Dict[str, Any]) -> Job:
-    """Task + algorithm for a resolved config.
+def build_job(config: Dict[str, Any], registries: Optional[Dict[str, Any]] = None) -> Job:
+    """Task + algorithm for a resolved config, built by the registered components (:mod:`qd.components`).
 
     Raises:
         ConfigError: a bad option discovered while building (e.g. bounds of the wrong length, bad task
-            options).
+            options, a batch that does not split over the emitters).
     """
     spec = get_task_spec(config["task"])
     try:
         task = spec.make(**config["task_options"])
     except (TypeError, ValueError) as e:  # an unknown option name, or a value the task rejects
         raise ConfigError(f"--task-option: bad options for task {config['task']!r}: {' '.join(str(e).split())}") from None
-    return ALGORITHMS[config["algorithm"]](config, task)
+    ctx = BuildContext(config, task, registries or config_lib.default_registries())
+    component, cfg = ctx.component("algorithm", config["algorithm"])
+    return _checked_build(f"--algorithm {component.name}", component.build, cfg, ctx)
+
+
+def build_archive(config: Dict[str, Any], task: Any) -> Any:
+    """The empty archive of a resolved config's ``archive`` section."""
+    return BuildContext(config, task, config_lib.default_registries()).archive()
+
+
+def build_emitter(config: Dict[str, Any], task: Any) -> Any:
+    """The emitter of a resolved config's ``emitter`` and ``scheduler`` sections."""
+    return BuildContext(config, task, config_lib.default_registries()).emitter()
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -211,7 +87,7 @@ def new_run_dir(config: Dict[str, Any]) -> str:
         OSError: the folder cannot be created (``output_dir`` is a file, no permission, ...).
     """
     name = config["run_name"] or "{}-{}-{}".format(
-        datetime.datetime.now().strftime("%Y%m%d-%H%M%S"), config["task"], config["algorithm"]
+        datetime.datetime.now().strftime("%Y%m%d-%H%M%S"), config["task"], config["algorithm"]["name"]
     )
     path = os.path.join(config["output_dir"], name)
     suffix = 1
@@ -412,7 +288,7 @@ def read_metrics(run_dir: str) -> Dict[str, np.ndarray]:
 def archive_metadata(config: Dict[str, Any], task: Any) -> Dict[str, Any]:
     """What ``archive.npz`` carries beside the archive: task, algorithm and, if the task names them, the
     descriptor axes (so that ``qd plot`` labels them without building the task)."""
-    metadata: Dict[str, Any] = {"task": config["task"], "algorithm": config["algorithm"]}
+    metadata: Dict[str, Any] = {"task": config["task"], "algorithm": config["algorithm"]["name"]}
     names = getattr(task, "descriptor_names", None)
     if names is not None:
         metadata["descriptor_names"] = [str(n) for n in names]
@@ -547,10 +423,22 @@ _RUN_ONLY_OPTIONS = ("iterations", "output_dir", "run_name", "compilation_cache"
 
 
 def _job_signature(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What a checkpoint must match: the recorded options, flat (``archive.resolution``), run-only ones left out."""
     import json
 
-    recorded = config_lib.recorded_config(config)
+    recorded = config_lib.flat_items(config_lib.recorded_config(config))
     return json.loads(json.dumps({k: v for k, v in recorded.items() if k not in _RUN_ONLY_OPTIONS}))
+
+
+def _saved_signature(saved: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """A checkpoint's job signature in today's form: those written before config sections (flat options,
+    ``algorithm: map_elites``) are resolved again, so old run directories resume."""
+    if isinstance(saved.get("algorithm"), str):
+        try:
+            return _job_signature(resolve_config(saved))
+        except ConfigError as e:
+            raise RunDirError(path, f"its job's options are no longer valid: {_one_line(e)}") from None
+    return saved
 
 
 def _save_run_checkpoint(run_dir: str, state: Any, iteration: int, config: Dict[str, Any]) -> None:
@@ -577,6 +465,7 @@ def load_run_checkpoint(run_dir: str, job: Job) -> Tuple[Any, Dict[str, Any]]:
         raise RunDirError(path, f"not a run checkpoint: no iteration count in its metadata (got {iteration!r})")
     saved = metadata.get("job")
     if saved is not None:
+        saved = _saved_signature(saved, path)
         current = _job_signature(job.config)
         differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
         if differ:
@@ -751,7 +640,3 @@ def resolve_and_run(overrides: Dict[str, Any], config_file: Optional[str] = None
     """Convenience: :func:`resolve_config` then :func:`run`."""
     file_config = config_lib.load_config_file(config_file) if config_file else None
     return run(resolve_config(overrides, file_config), **kwargs)
-
-
-# Exploration algorithms (novelty search, random search) register themselves here.
-import qd.exploration_jobs  # noqa: E402,F401

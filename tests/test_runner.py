@@ -94,7 +94,7 @@ def test_checkpoint_is_plain_numpy_and_checks_shapes(tmp_path):
     [
         (["--task", "nope"], "--task: unknown task 'nope'; accepted: "),
         (["--batch-size", "-4"], "--batch-size: must be a positive integer"),
-        (["--archive", "kdtree"], "--archive: unknown value 'kdtree'; accepted: grid, cvt"),
+        (["--archive", "kdtree"], "--archive: unknown value 'kdtree'; accepted: grid, cvt, dns"),
         (["--task", "arm", "--lower", "0", "0", "0"], "--lower: task 'arm' has 2 descriptor dimensions; got 3 values"),
         (["--task", "arm", "--resolution", "10", "10", "10"], "--resolution: expected 1 or 2 values; got 3"),
         (["--task-option", "joints"], "--task-option: expected KEY=VALUE"),
@@ -120,7 +120,13 @@ def test_config_file_toml_and_yaml(tmp_path):
     toml = resolve_config({"seed": 2}, load_config_file(str(tmp_path / "c.toml")))
     assert (toml["iterations"], toml["batch_size"], toml["task_options"], toml["seed"]) == (3, 16, {"num_joints": 4}, 2)
     yaml_config = resolve_config({"iterations": 5}, load_config_file(str(tmp_path / "c.yaml")))
-    assert yaml_config["iterations"] == 5 and yaml_config["emitter"] == "gaussian"  # command line wins
+    assert yaml_config["iterations"] == 5  # command line wins
+    assert yaml_config["emitter"] == [{"name": "gaussian", "sigma": 0.2}]  # flat keys of before still load
+    (tmp_path / "s.yaml").write_text("iterations: 3\nemitter: {name: gaussian, sigma: 0.3}\narchive: {name: cvt, num_cells: 64}\n")
+    sections = resolve_config({"task": "arm"}, load_config_file(str(tmp_path / "s.yaml")))
+    assert sections["emitter"] == [{"name": "gaussian", "sigma": 0.3}]
+    assert sections["archive"] == {"name": "cvt", "lower": None, "upper": None, "num_cells": 64}
+    assert resolve_config({"task": "arm", "sigma": 0.4}, load_config_file(str(tmp_path / "s.yaml")))["emitter"][0]["sigma"] == 0.4
     (tmp_path / "bad.yaml").write_text("iterationz: 3\n")
     with pytest.raises(ConfigError, match="unknown option 'iterationz'"):
         resolve_config({}, load_config_file(str(tmp_path / "bad.yaml")))
@@ -128,7 +134,9 @@ def test_config_file_toml_and_yaml(tmp_path):
 
 def test_default_job_is_map_elites_on_a_brax_task():
     config = resolve_config({})
-    assert (config["algorithm"], config["task"], config["archive"]) == ("map_elites", "walker2d_uni", "cvt")
+    assert (config["algorithm"]["name"], config["task"], config["archive"]["name"]) == ("map_elites", "walker2d_uni", "cvt")
+    assert config["emitter"] == [{"name": "iso_line", "iso_sigma": 0.005, "line_sigma": 0.05}]  # QDax's Brax sigmas
+    assert config["archive"]["num_cells"] == 1024 and config["scheduler"] == {"name": "composite"}
     # The budget `qd run` is sized with (see qd/tasks/registry.py): 120 x 128 episodes of 250 steps.
     assert (config["iterations"], config["batch_size"], config["task_options"]["episode_length"]) == (120, 128, 250)
     assert config["devices"] == "all" and resolve_config({"task": "arm"})["devices"] == 1
@@ -174,16 +182,21 @@ _ALWAYS = {"algorithm", "task", "task_options", "batch_size", "iterations", "see
     "options, recorded",
     [
         ({"algorithm": "map_elites", "archive": "grid", "emitter": "iso_line"},
-         {"archive", "lower", "upper", "resolution", "emitter", "iso_sigma", "line_sigma"}),
+         {"archive": {"name": "grid", "lower": None, "upper": None, "resolution": [50, 50]},
+          "emitter": [{"name": "iso_line", "iso_sigma": 0.01, "line_sigma": 0.2}], "scheduler": {"name": "composite"}}),
         ({"algorithm": "map_elites", "archive": "grid", "emitter": "gaussian"},
-         {"archive", "lower", "upper", "resolution", "emitter", "sigma"}),
+         {"archive": {"name": "grid", "lower": None, "upper": None, "resolution": [50, 50]},
+          "emitter": [{"name": "gaussian", "sigma": 0.05}], "scheduler": {"name": "composite"}}),
         ({"algorithm": "map_elites", "archive": "cvt", "emitter": "iso_line"},
-         {"archive", "lower", "upper", "num_cells", "emitter", "iso_sigma", "line_sigma"}),
-        ({"algorithm": "map_elites", "archive": "cvt", "emitter": "gaussian"},
-         {"archive", "lower", "upper", "num_cells", "emitter", "sigma"}),
-        ({"algorithm": "ns"}, {"sigma"}),  # its own unstructured archive on the task's bounds, no emitter
-        ({"algorithm": "random", "archive": "grid"}, {"archive", "lower", "upper", "resolution"}),
-        ({"algorithm": "random", "archive": "cvt"}, {"archive", "lower", "upper", "num_cells"}),
+         {"archive": {"name": "cvt", "lower": None, "upper": None, "num_cells": 1024},
+          "emitter": [{"name": "iso_line", "iso_sigma": 0.01, "line_sigma": 0.2}], "scheduler": {"name": "composite"}}),
+        ({"algorithm": "map_elites", "archive": "cvt", "emitter": ["iso_line", "gaussian"], "scheduler": "bandit"},
+         {"archive": {"name": "cvt", "lower": None, "upper": None, "num_cells": 1024},
+          "emitter": [{"name": "iso_line", "iso_sigma": 0.01, "line_sigma": 0.2}, {"name": "gaussian", "sigma": 0.05}],
+          "scheduler": {"name": "bandit", "num_active": 1, "zeta": 0.05, "reselect": "terminated", "window": None}}),
+        ({"algorithm": "ns"}, {}),  # its own unstructured archive on the task's bounds, no emitter
+        ({"algorithm": "random", "archive": "grid"}, {"archive": {"name": "grid", "lower": None, "upper": None, "resolution": [50, 50]}}),
+        ({"algorithm": "random", "archive": "cvt"}, {"archive": {"name": "cvt", "lower": None, "upper": None, "num_cells": 1024}}),
     ],
 )
 def test_config_yaml_records_only_the_options_the_run_uses(tmp_path, options, recorded):
@@ -191,7 +204,10 @@ def test_config_yaml_records_only_the_options_the_run_uses(tmp_path, options, re
     runner._write_config(str(tmp_path), config)
     with open(tmp_path / "config.yaml") as f:
         saved = yaml.safe_load(f)
-    assert set(saved) == _ALWAYS | recorded
+    assert set(saved) == _ALWAYS | set(recorded)
+    assert {k: saved[k] for k in recorded} == recorded
+    algorithm = {"ns": {"name": "ns", "sigma": 0.05}}.get(options["algorithm"], {"name": options["algorithm"]})
+    assert saved["algorithm"] == algorithm  # novelty search's sigma is its own section's
     assert runner.read_config(str(tmp_path)) == config  # the rest is filled from the defaults
 
 
