@@ -175,9 +175,10 @@ def build_map_elites(cfg: MAPElitesConfig, ctx: BuildContext) -> Job:
     from qd.metrics import GroundTruth
 
     config, task = ctx.config, ctx.task
+    emitter = ctx.emitter()  # first: its checks (batch split, pool size) run before the archive computes anything
     archive = ctx.archive()
     algo = MAPElites(
-        ctx.emitter(), task.evaluate, compiler_options=getattr(task, "compiler_options", None),
+        emitter, task.evaluate, compiler_options=getattr(task, "compiler_options", None),
         devices=checked_devices(config), ground_truth=GroundTruth.of_task(task),
     )
 
