@@ -2,8 +2,29 @@
 
 from emitters.bandit import BanditScheduler, BanditState
 from emitters.base import Emitter
+from emitters.cma_me import (
+    CMAMAEEmitter,
+    CMAMEEmitter,
+    CMAMEState,
+    ImprovementEmitter,
+    OptimizingEmitter,
+    RandomDirectionEmitter,
+)
 from emitters.composite import CompositeEmitter
 from emitters.gaussian import GaussianEmitter
 from emitters.isoline import IsoLineEmitter
 
-__all__ = ["BanditScheduler", "BanditState", "CompositeEmitter", "Emitter", "GaussianEmitter", "IsoLineEmitter"]
+__all__ = [
+    "BanditScheduler",
+    "BanditState",
+    "CMAMAEEmitter",
+    "CMAMEEmitter",
+    "CMAMEState",
+    "CompositeEmitter",
+    "Emitter",
+    "GaussianEmitter",
+    "ImprovementEmitter",
+    "IsoLineEmitter",
+    "OptimizingEmitter",
+    "RandomDirectionEmitter",
+]

@@ -4,12 +4,16 @@ sharding, host-side ask/tell, several seeds as one program); input checks in :mo
 the exploration comparison of notebook 02 in :mod:`qd.algorithms.comparison`."""
 
 from qd.algorithms.driver import Driver, RunState
+from qd.algorithms.cma_mae import CMAMAE, CMAMAEAlgorithm, CMAMAEState
 from qd.algorithms.map_elites import MAPElites, MAPElitesAlgorithm, MAPElitesState
 from qd.algorithms.novelty_search import NoveltySearch, NoveltySearchAlgorithm, NoveltySearchState
 from qd.algorithms.random_search import RandomSearch, RandomSearchAlgorithm, RandomSearchState
 from qd.algorithms.comparison import compare_exploration, plot_exploration_comparison
 
 __all__ = [
+    "CMAMAE",
+    "CMAMAEAlgorithm",
+    "CMAMAEState",
     "Driver",
     "MAPElites",
     "MAPElitesAlgorithm",

@@ -14,6 +14,7 @@ from qd.archives.cell import CellArchive
 from qd.archives.cvt import CVTArchive, cvt_centroids
 from qd.archives.dns import DominatedNoveltyArchive
 from qd.archives.grid import GridArchive, cell_edges
+from qd.archives.threshold import ThresholdCVTArchive, ThresholdGridArchive, with_thresholds
 from qd.archives.io import elite_table, export_csv, load_archive, read_archive_metadata, save_archive
 from qd.archives.unstructured import UnstructuredArchive
 
@@ -37,5 +38,8 @@ __all__ = [
     "read_archive_metadata",
     "save_archive",
     "sample",
+    "ThresholdCVTArchive",
+    "ThresholdGridArchive",
+    "with_thresholds",
     "UnstructuredArchive",
 ]
