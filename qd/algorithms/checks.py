@@ -12,62 +12,19 @@ argument or function at fault and what was expected:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qd.options import check_clip, check_positive, check_positive_int  # noqa: F401  (re-exported: they live in
+# qd.options, which imports no JAX, so every layer can use them)
 from qd.tasks.base import Evaluation
 
 CONSUMED = (
     "this state was consumed by a previous {calls} (its buffers are donated); pass the state it returned"
 )
-
-
-# --------------------------------------------------------------------------------------------- #
-# Configuration values
-# --------------------------------------------------------------------------------------------- #
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_positive(name: str, value: Any) -> float:
-    """``value`` as a float; raises ``ValueError`` unless it is a positive, finite real number."""
-    if not _is_real(value) or not math.isfinite(float(value)) or not float(value) > 0:
-        raise ValueError(f"{name} must be positive and finite; got {value!r}")
-    return float(value)
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int; raises ``ValueError`` unless it is an integer ``>= 1`` (not a bool, not 2.5)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def check_clip(name: str, clip: Any) -> Optional[Tuple[float, float]]:
-    """``clip`` as ``(low, high)`` floats, or None.
-
-    Raises:
-        ValueError: ``clip`` is not None nor a pair of real numbers (``-inf`` / ``inf`` allowed, NaN not),
-            or ``low >= high``.
-    """
-    if clip is None:
-        return None
-    try:
-        low, high = clip
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be None or a pair (low, high) of numbers, e.g. (-1.0, 1.0); got {clip!r}"
-        ) from None
-    if not (_is_real(low) and _is_real(high)) or math.isnan(float(low)) or math.isnan(float(high)):
-        raise ValueError(f"{name} must be None or a pair (low, high) of numbers (inf allowed, NaN not); got {clip!r}")
-    if not float(low) < float(high):
-        raise ValueError(f"{name}: low must be below high; got {clip!r}")
-    return float(low), float(high)
 
 
 # --------------------------------------------------------------------------------------------- #
