@@ -20,12 +20,15 @@ recomputed). The rules follow pyribs 0.12 (``ribs.emitters.EvolutionStrategyEmit
   incumbent`` or ``fitness - threshold``), or the cell was empty and the archive takes any candidate into
   an empty cell (plain archives; threshold archives with ``threshold_min = -inf``). One segment maximum
   over the ``C`` cells, on the whole batch (all instances, as pyribs adds all emitters' solutions at once).
+  Under a scheduler that tells each member its own slice of the batch (``CompositeEmitter``,
+  ``BanditScheduler``), a candidate that lost its cell to *another member's* candidate is not seen as
+  having beaten the threshold (it counts as not added).
 * **Rankers** (``ranker``; pyribs' abbreviations), best first:
 
   ======== =========================================================================================
   ``2imp`` status (NEW > IMPROVED > NOT_ADDED), then ``improvement``: the *improvement emitter*
   ``imp``  ``improvement`` only (CMA-MAE: ``fitness - threshold``)
-  ``obj``  fitness only: the *optimizing emitter* (the paper ranks it by fitness alone)
+  ``obj``  fitness only: the *optimizing emitter* (with ``"mu"`` selection and ``"basic"`` restarts)
   ``2obj`` status, then fitness
   ``rd``   projection ``descriptor . v`` on the instance's random direction ``v``
   ``2rd``  status, then the projection: the *random direction emitter*
@@ -318,9 +321,13 @@ class ImprovementEmitter(CMAMEEmitter):
 
 @struct.dataclass
 class OptimizingEmitter(CMAMEEmitter):
-    """CMA-ME's optimizing emitter: :class:`CMAMEEmitter` with ``ranker="obj"`` (fitness only, as the paper)."""
+    """CMA-ME's optimizing emitter: :class:`CMAMEEmitter` with ``ranker="obj"`` (fitness only),
+    ``selection_rule="mu"`` and ``restart_rule="basic"``: CMA-ES with restarts on its stop criteria, as in the
+    paper (and pyribs' ``cma_me_opt`` configuration)."""
 
     ranker: str = struct.field(pytree_node=False, default="obj")
+    selection_rule: str = struct.field(pytree_node=False, default="mu")
+    restart_rule: str = struct.field(pytree_node=False, default="basic")
 
 
 @struct.dataclass

@@ -1,0 +1,190 @@
+"""Sphere linear-projection benchmark of the CMA-ME / CMA-MAE papers: qd-jax against pyribs 0.12.
+
+Settings (Fontaine et al., GECCO 2020; Fontaine & Nikolaidis, GECCO 2023; both libraries): 100-D sphere
+``sum (x - 2.048)^2`` normalised to ``[0, 100]`` (``qd.Sphere``), 2-D clipped-sum descriptor in
+``[-256, 256]^2``, 100x100 grid, 15 emitters x 36 = 540 solutions per iteration, start at ``x0 = 0``,
+no genotype bounds. Algorithms (the configurations of pyribs' ``examples/sphere.py``, which reproduce the
+CMA-MAE paper's):
+
+- ``map_elites``: Gaussian mutation, sigma 0.5, one emitter of 540;
+- ``line_map_elites``: iso+line, iso_sigma 0.5, line_sigma 0.2, one emitter of 540;
+- ``cma_me_imp``: CMA-ME improvement emitters (two-stage improvement ranking, "filter" selection, restart
+  on no improvement), sigma0 0.5;
+- ``cma_mae``: CMA-MAE, learning rate 0.01, threshold_min 0, improvement ranking, "mu" selection, basic
+  restarts, sigma0 0.5; metrics from the result archive.
+
+qd-jax: the 15 emitters are one emitter (15 vmapped CMA-ES instances, or one batch of 540 mutations); its
+initial batch is 540 copies of ``x0`` (iteration 0), then ``--iterations`` iterations. pyribs: 15
+emitters with ``x0 = 0``, always the papers' full 10,000 iterations (``--ribs-seeds`` seeds).
+
+Reported per algorithm: ``qd_score`` normalised as in the papers (sum of the elites' objectives over the
+number of cells, so in ``[0, 100]``), ``coverage``, ``wall_s`` (median over seeds of a whole run; qd-jax's
+first run of a configuration also compiles: that extra time is ``compile_s``). ``OPENBLAS_NUM_THREADS=1``
+for both libraries (set before NumPy / JAX load).
+
+Usage: ``python benchmarks/sphere_lp.py [--iterations 10000] [--seeds 2] [--compare] [--ribs-seeds 1]
+[--algorithms cma_mae,...]``. pyribs runs in a subprocess of the Python named by ``$RIBS_PYTHON`` (default:
+this one), e.g. ``RIBS_PYTHON=/tmp/benchvenv/bin/python``, which needs only pyribs and NumPy. The last line
+printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DIM, RESOLUTION, INSTANCES, POP = 100, 100, 15, 36
+BATCH = INSTANCES * POP
+BOUND = 5.12 * DIM / 2
+RIBS_ITERATIONS = int(os.environ.get("_SPHERE_LP_RIBS_ITERATIONS", 10_000))  # the papers; env only for a smoke test
+ALGORITHMS = ("map_elites", "line_map_elites", "cma_me_imp", "cma_mae")
+
+
+def bench_qd(name: str, iterations: int, seeds: int):
+    import jax
+    import jax.numpy as jnp
+
+    from emitters import CMAMAEEmitter, GaussianEmitter, ImprovementEmitter, IsoLineEmitter
+    from qd import GridArchive, MAPElites, Sphere
+    from qd.algorithms import CMAMAE
+    from qd.archives import ThresholdGridArchive
+
+    task = Sphere(DIM)
+    grid = lambda: GridArchive.create(jnp.zeros(DIM), RESOLUTION, (-BOUND, -BOUND), (BOUND, BOUND))
+    if name == "cma_mae":
+        algo = CMAMAE(CMAMAEEmitter(genotype_dim=DIM, num_instances=INSTANCES, population=POP, sigma0=0.5), task.evaluate)
+        setup = lambda: (ThresholdGridArchive.create(
+            jnp.zeros(DIM), RESOLUTION, (-BOUND, -BOUND), (BOUND, BOUND), learning_rate=0.01, threshold_min=0.0
+        ), grid())
+    else:
+        emitter = {
+            "map_elites": lambda: GaussianEmitter(batch_size=BATCH, sigma=0.5),
+            "line_map_elites": lambda: IsoLineEmitter(batch_size=BATCH, iso_sigma=0.5, line_sigma=0.2),
+            "cma_me_imp": lambda: ImprovementEmitter(genotype_dim=DIM, num_instances=INSTANCES, population=POP, sigma0=0.5),
+        }[name]()
+        algo = MAPElites(emitter, task.evaluate)
+        setup = lambda: (grid(),)
+    runs = []
+    for seed in range(seeds):
+        key = jax.random.key(seed)
+        t = time.perf_counter()
+        state, _ = algo.init(*setup(), task.initial_genotypes(key, BATCH), key)
+        state, metrics = algo.run(state, iterations, chunk_size=min(iterations, 1000))
+        jax.block_until_ready(state)
+        wall = time.perf_counter() - t
+        runs.append(dict(qd_score=float(metrics["qd_score"][-1]) / RESOLUTION**2, coverage=float(metrics["coverage"][-1]), wall_s=wall))
+    return runs
+
+
+def bench_ribs(name: str, seeds: int):
+    from ribs.archives import GridArchive
+    from ribs.emitters import EvolutionStrategyEmitter, GaussianEmitter, IsoLineEmitter
+    from ribs.schedulers import Scheduler
+
+    def sphere(x):
+        worst = (-5.12 - 2.048) ** 2 * DIM
+        raw = np.sum((x - 2.048) ** 2, axis=1)
+        inside = np.abs(x) <= 5.12
+        clipped = np.where(inside, x, 5.12 / np.where(inside, 1.0, x))
+        desc = np.stack([clipped[:, : DIM // 2].sum(1), clipped[:, DIM // 2 :].sum(1)], axis=1)
+        return 100.0 * (raw - worst) / (0.0 - worst), desc
+
+    runs = []
+    for seed in range(seeds):
+        kw = dict(solution_dim=DIM, dims=(RESOLUTION, RESOLUTION), ranges=[(-BOUND, BOUND)] * 2, seed=seed)
+        result_archive = None
+        if name == "cma_mae":
+            archive = GridArchive(**kw, learning_rate=0.01, threshold_min=0.0)
+            result_archive = GridArchive(**kw)
+        else:
+            archive = GridArchive(**kw)
+        x0 = np.zeros(DIM)
+        make = {
+            "map_elites": lambda s: GaussianEmitter(archive, sigma=0.5, x0=x0, batch_size=BATCH, seed=s),
+            "line_map_elites": lambda s: IsoLineEmitter(archive, iso_sigma=0.5, line_sigma=0.2, x0=x0, batch_size=BATCH, seed=s),
+            "cma_me_imp": lambda s: EvolutionStrategyEmitter(
+                archive, x0=x0, sigma0=0.5, ranker="2imp", selection_rule="filter", restart_rule="no_improvement",
+                batch_size=POP, seed=s),
+            "cma_mae": lambda s: EvolutionStrategyEmitter(
+                archive, x0=x0, sigma0=0.5, ranker="imp", selection_rule="mu", restart_rule="basic",
+                batch_size=POP, seed=s),
+        }[name]
+        count = 1 if name in ("map_elites", "line_map_elites") else INSTANCES
+        emitters = [make(seed * 1000 + i) for i in range(count)]
+        scheduler = Scheduler(archive, emitters, result_archive=result_archive)
+        t = time.perf_counter()
+        for _ in range(RIBS_ITERATIONS):
+            sols = scheduler.ask()
+            objective, measures = sphere(sols)
+            scheduler.tell(objective, measures)
+        wall = time.perf_counter() - t
+        stats = scheduler.result_archive.stats
+        runs.append(dict(qd_score=float(stats.qd_score) / RESOLUTION**2, coverage=float(stats.coverage), wall_s=wall))
+    return runs
+
+
+def ribs_subprocess(name: str, seeds: int):
+    """``bench_ribs`` in a subprocess of ``$RIBS_PYTHON``; raises ``RuntimeError`` with its stderr if it fails."""
+    python = os.environ.get("RIBS_PYTHON", sys.executable)
+    cmd = [python, os.path.abspath(__file__), "--ribs-only", name, "--ribs-seeds", str(seeds)]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=os.environ["OPENBLAS_NUM_THREADS"])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"pyribs run failed ({' '.join(cmd)}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=RIBS_ITERATIONS, help="qd-jax iterations (after the initial batch)")
+    parser.add_argument("--seeds", type=int, default=2, help="qd-jax seeds per algorithm")
+    parser.add_argument("--compare", action="store_true", help="also run pyribs 0.12 (10,000 iterations)")
+    parser.add_argument("--ribs-seeds", type=int, default=1, help="pyribs seeds per algorithm")
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    parser.add_argument("--ribs-only", choices=ALGORITHMS, help=argparse.SUPPRESS)  # the pyribs subprocess
+    args = parser.parse_args()
+    if args.ribs_only:
+        print(json.dumps(bench_ribs(args.ribs_only, args.ribs_seeds)))
+        return
+    names = [n for n in args.algorithms.split(",") if n]
+    unknown = set(names) - set(ALGORITHMS)
+    if unknown:
+        parser.error(f"unknown algorithms {sorted(unknown)}; choose from {ALGORITHMS}")
+
+    out = {"iterations": args.iterations, "seeds": args.seeds, "ribs_iterations": RIBS_ITERATIONS if args.compare else None,
+           "ribs_seeds": args.ribs_seeds if args.compare else None, "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"]}
+    for name in names:
+        runs = bench_qd(name, args.iterations, args.seeds)
+        walls = [r["wall_s"] for r in runs]
+        out[f"{name}_qd_score"] = round(float(np.mean([r["qd_score"] for r in runs])), 3)
+        out[f"{name}_qd_score_min"] = round(float(np.min([r["qd_score"] for r in runs])), 3)
+        out[f"{name}_qd_score_max"] = round(float(np.max([r["qd_score"] for r in runs])), 3)
+        out[f"{name}_coverage"] = round(float(np.mean([r["coverage"] for r in runs])), 4)
+        out[f"{name}_wall_s"] = round(float(np.median(walls if len(walls) < 2 else walls[1:])), 2)
+        out[f"{name}_compile_s"] = round(max(0.0, walls[0] - out[f"{name}_wall_s"]), 2) if len(walls) > 1 else None
+        print(f"qd   {name:16s} qd_score {out[f'{name}_qd_score']:7.3f}  coverage {out[f'{name}_coverage']:.2%}  "
+              f"wall {out[f'{name}_wall_s']:.1f} s", flush=True)
+        if args.compare:
+            runs = ribs_subprocess(name, args.ribs_seeds)
+            out[f"ribs_{name}_qd_score"] = round(float(np.mean([r["qd_score"] for r in runs])), 3)
+            out[f"ribs_{name}_qd_score_min"] = round(float(np.min([r["qd_score"] for r in runs])), 3)
+            out[f"ribs_{name}_qd_score_max"] = round(float(np.max([r["qd_score"] for r in runs])), 3)
+            out[f"ribs_{name}_coverage"] = round(float(np.mean([r["coverage"] for r in runs])), 4)
+            out[f"ribs_{name}_wall_s"] = round(float(np.median([r["wall_s"] for r in runs])), 2)
+            out[f"{name}_speedup"] = round(out[f"ribs_{name}_wall_s"] / out[f"{name}_wall_s"], 2)
+            print(f"ribs {name:16s} qd_score {out[f'ribs_{name}_qd_score']:7.3f}  coverage "
+                  f"{out[f'ribs_{name}_coverage']:.2%}  wall {out[f'ribs_{name}_wall_s']:.1f} s", flush=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
