@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from emitters.base import Emitter
+from emitters.base import Emitter, check_members
 from qd import options as checks  # the configuration checks (no algorithm imported)
 
 RESELECT = ("terminated", "all")
@@ -156,20 +156,9 @@ class BanditScheduler(Emitter):
 
     def __post_init__(self):
         super().__post_init__()
-        members = self.emitters
-        if not isinstance(members, (list, tuple)):
-            raise ValueError(f"BanditScheduler: emitters must be a tuple of emitters; got {members!r}")
-        members = tuple(members)
-        if not members:
-            raise ValueError("BanditScheduler needs at least one emitter in its pool")
-        for i, e in enumerate(members):
-            missing = [a for a in ("batch_size", "init", "ask", "tell") if not hasattr(e, a)]
-            if missing or isinstance(e, type):
-                raise ValueError(
-                    f"BanditScheduler: member {i} ({e!r}) is not an emitter (an instance with batch_size, init, "
-                    f"ask and tell)"
-                )
-            checks.check_positive_int(f"BanditScheduler: member {i} ({type(e).__name__}) batch_size", e.batch_size)
+        members = check_members(
+            "BanditScheduler", self.emitters, "BanditScheduler needs at least one emitter in its pool"
+        )
         sizes = [int(e.batch_size) for e in members]
         if len(set(sizes)) > 1:
             listing = ", ".join(f"{i}: {type(e).__name__} {b}" for i, (e, b) in enumerate(zip(members, sizes)))

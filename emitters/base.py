@@ -74,6 +74,32 @@ class Emitter:
         return jax.tree_util.tree_map(lambda g: jnp.clip(g, low, high), genotypes)
 
 
+def check_members(owner: str, members: Any, empty_message: str) -> Tuple["Emitter", ...]:
+    """The members of a multi-emitter (composite, scheduler) as a tuple, checked on the host.
+
+    Args:
+        owner: the class name, for the messages.
+        members: a tuple or list of emitters.
+        empty_message: the message when there is no member.
+
+    Raises:
+        ValueError: not a tuple/list, no member, a member that is not an emitter instance (with
+            ``batch_size``, ``init``, ``ask``, ``tell``), or a member whose ``batch_size`` is not a positive integer.
+    """
+    if not isinstance(members, (list, tuple)):
+        raise ValueError(f"{owner}: emitters must be a tuple of emitters; got {members!r}")
+    members = tuple(members)
+    if not members:
+        raise ValueError(empty_message)
+    for i, e in enumerate(members):
+        if isinstance(e, type) or not all(hasattr(e, a) for a in ("batch_size", "init", "ask", "tell")):
+            raise ValueError(
+                f"{owner}: member {i} ({e!r}) is not an emitter (an instance with batch_size, init, ask and tell)"
+            )
+        checks.check_positive_int(f"{owner}: member {i} ({type(e).__name__}) batch_size", e.batch_size)
+    return members
+
+
 def check_positive(name: str, value: float) -> float:
     """``value`` as a float; raises ``ValueError`` unless it is a positive, finite number (host-side check)."""
     return checks.check_positive(name, value)

@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from emitters.base import Emitter
-from qd import options as checks  # the configuration checks (no algorithm imported)
+from emitters.base import Emitter, check_members
 
 
 @struct.dataclass
@@ -34,21 +33,7 @@ class CompositeEmitter(Emitter):
 
     def __post_init__(self):
         super().__post_init__()
-        members = self.emitters
-        if isinstance(members, (list, tuple)):
-            members = tuple(members)
-        else:
-            raise ValueError(f"CompositeEmitter: emitters must be a tuple of emitters; got {members!r}")
-        if not members:
-            raise ValueError("CompositeEmitter needs at least one emitter")
-        for i, e in enumerate(members):
-            missing = [a for a in ("batch_size", "init", "ask", "tell") if not hasattr(e, a)]
-            if missing or isinstance(e, type):
-                raise ValueError(
-                    f"CompositeEmitter: member {i} ({e!r}) is not an emitter (an instance with batch_size, init, "
-                    f"ask and tell)"
-                )
-            checks.check_positive_int(f"CompositeEmitter: member {i} ({type(e).__name__}) batch_size", e.batch_size)
+        members = check_members("CompositeEmitter", self.emitters, "CompositeEmitter needs at least one emitter")
         total = sum(int(e.batch_size) for e in members)
         if self.batch_size != total:
             raise ValueError(

@@ -393,6 +393,22 @@ def check_qd_offset(qd_offset) -> float:
     return value
 
 
+def optional_bounds(lower, upper, descriptor_dim: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Bounds of an archive whose bounds are optional: ``+-inf`` when both are None, else :func:`check_bounds`.
+
+    Raises:
+        ValueError: only one of the two given, bad bounds, or bounds without ``descriptor_dim`` entries.
+    """
+    if lower is None and upper is None:
+        return (-np.inf,) * descriptor_dim, (np.inf,) * descriptor_dim
+    if lower is None or upper is None:
+        raise ValueError("give both lower and upper bounds, or neither")
+    lower, upper = check_bounds(lower, upper, "descriptor bounds")
+    if len(lower) != descriptor_dim:
+        raise ValueError(f"bounds have {len(lower)} dimensions, descriptor_dim is {descriptor_dim}")
+    return lower, upper
+
+
 def check_bounds(lower, upper, name: str = "bounds") -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """Validate descriptor bounds on the host; returns them as tuples of floats.
 

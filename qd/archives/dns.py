@@ -71,7 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, check_qd_offset, empty_storage, scatter
+from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_qd_offset, empty_storage, optional_bounds, scatter
 
 DEFAULT_DNS_K = 3  # the paper's k (QDax's and pyribs' examples use 3 as well)
 BLOCK_ELEMENTS = 1 << 20  # bound on R * N, one block of distances (4 MB of float32: stays in cache)
@@ -235,14 +235,7 @@ class DominatedNoveltyArchive(Archive):
             raise ValueError(f"descriptor_dim must be positive; got {descriptor_dim}")
         if int(k) != k or int(k) < 1:
             raise ValueError(f"k must be a positive integer; got {k}")
-        if lower is None and upper is None:
-            lower, upper = (-np.inf,) * descriptor_dim, (np.inf,) * descriptor_dim
-        else:
-            if lower is None or upper is None:
-                raise ValueError("give both lower and upper bounds, or neither")
-            lower, upper = check_bounds(lower, upper, "descriptor bounds")
-            if len(lower) != descriptor_dim:
-                raise ValueError(f"bounds have {len(lower)} dimensions, descriptor_dim is {descriptor_dim}")
+        lower, upper = optional_bounds(lower, upper, descriptor_dim)
         return cls(
             **empty_storage(genotype_template, capacity, descriptor_dim, extras_template),
             lower=tuple(float(x) for x in lower),

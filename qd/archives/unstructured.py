@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_bounds, check_qd_offset, empty_storage, scatter
+from qd.archives.base import NEW, NOT_ADDED, AddResult, Archive, check_qd_offset, empty_storage, optional_bounds, scatter
 from qd.novelty import DEFAULT_K, knn_novelty
 
 POLICIES = ("threshold", "random", "most_novel")
@@ -135,14 +135,7 @@ class UnstructuredArchive(Archive):
             raise ValueError(f"num_neighbors must be positive; got {num_neighbors}")
         if not (np.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"threshold must be a finite number >= 0; got {threshold}")
-        if lower is None and upper is None:
-            lower, upper = (-np.inf,) * descriptor_dim, (np.inf,) * descriptor_dim
-        else:
-            if lower is None or upper is None:
-                raise ValueError("give both lower and upper bounds, or neither")
-            lower, upper = check_bounds(lower, upper, "descriptor bounds")
-            if len(lower) != descriptor_dim:
-                raise ValueError(f"bounds have {len(lower)} dimensions, descriptor_dim is {descriptor_dim}")
+        lower, upper = optional_bounds(lower, upper, descriptor_dim)
         return cls(
             **empty_storage(genotype_template, capacity, descriptor_dim, extras_template),
             lower=tuple(float(x) for x in lower),
