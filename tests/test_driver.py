@@ -15,6 +15,8 @@ from qd.archives.base import Archive
 from qd.metrics import GroundTruth
 from qd.tasks.sparse import Point2D
 
+from _driver_checks import ask_tell, assert_same
+
 ARM = Arm(8)
 POINT = Point2D()
 
@@ -34,29 +36,6 @@ def random_search():
     grid = GridArchive.create(jnp.zeros(POINT.num_params), 6, *POINT.descriptor_bounds)
     rs = RandomSearch(POINT.evaluate, POINT.initial_genotypes, 12, POINT.descriptor_bounds, POINT.num_reward_areas)
     return rs, grid
-
-
-def assert_same(a, b):
-    """Every leaf bitwise equal (PRNG keys by their data)."""
-    a, b = jax.device_get(a), jax.device_get(b)
-    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
-    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
-    assert tree_a == tree_b
-    for x, y in zip(leaves_a, leaves_b):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
-def ask_tell(algo, state, iterations, evaluate):
-    """The host loop of a user whose evaluation is outside the loop: ``evaluate`` is a separate jitted call
-    (the task's, given the same key the loop gives it: the iteration's third split)."""
-    for _ in range(iterations):
-        genotypes, state = algo.ask(state)
-        k_eval = jax.random.split(state.key, 4)[2]
-        ev = evaluate(genotypes, k_eval)
-        state, metrics = algo.tell(state, genotypes, np.asarray(ev.fitnesses), np.asarray(ev.descriptors), ev.extras)
-    return state, metrics
 
 
 def starts():

@@ -10,8 +10,10 @@ arrays of :meth:`qd.Archive.to_dict` it holds:
 - ``__metadata__``: JSON given by the caller of :func:`save_archive` (e.g. the task and its descriptor
   names), read back with :func:`read_archive_metadata`.
 
-So :func:`load_archive` rebuilds a grid, CVT, unstructured or DNS archive from the file alone: no task, no
-config, no seed.
+So :func:`load_archive` rebuilds a grid, CVT, unstructured, DNS or threshold (CMA-MAE's
+:class:`qd.archives.ThresholdGridArchive` / :class:`qd.archives.ThresholdCVTArchive`: their ``thresholds``
+array beside the storage, ``learning_rate`` and ``threshold_min`` in the configuration, ``-inf`` as the
+string ``"-inf"``) archive from the file alone: no task, no config, no seed.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def describe(archive: Archive) -> str:
 # Save / load
 # --------------------------------------------------------------------------------------------- #
 def save_archive(path: str, archive: Archive, metadata: Optional[Dict[str, Any]] = None) -> None:
-    """Write ``archive`` (grid, CVT, unstructured or DNS) to ``path`` atomically (``.npz``).
+    """Write ``archive`` (grid, CVT, unstructured, DNS or threshold) to ``path`` atomically (``.npz``).
 
     Args:
         path: the file to write (folders are created; an existing file is replaced atomically).
@@ -181,9 +183,10 @@ def load_archive(path: str, genotype_template: Any = None, extras_template: Any 
             of its fields).
 
     Returns:
-        A :class:`qd.GridArchive`, :class:`qd.CVTArchive`, :class:`qd.UnstructuredArchive` or
-        :class:`qd.DominatedNoveltyArchive` equal to the saved one (same configuration, contents and,
-        for the unstructured archive, PRNG key and counters).
+        A :class:`qd.GridArchive`, :class:`qd.CVTArchive`, :class:`qd.UnstructuredArchive`,
+        :class:`qd.DominatedNoveltyArchive`, :class:`qd.archives.ThresholdGridArchive` or
+        :class:`qd.archives.ThresholdCVTArchive` equal to the saved one (same configuration, contents and,
+        for the unstructured archive, PRNG key and counters; for a threshold archive, its thresholds).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -218,6 +221,7 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
     from qd.archives.cvt import CVTArchive
     from qd.archives.dns import DominatedNoveltyArchive
     from qd.archives.grid import GridArchive
+    from qd.archives.threshold import decode_threshold_min, with_thresholds
     from qd.archives.unstructured import UnstructuredArchive
 
     config = description["config"]
@@ -226,6 +230,9 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
     g_template = genotype_template if genotype_template is not None else _template(genotypes)
     e_template = extras_template if extras_template is not None else _template(extras)
     kind, lower, upper, offset = config["kind"], config["lower"], config["upper"], config["qd_offset"]
+    threshold = kind in ("ThresholdGridArchive", "ThresholdCVTArchive")
+    if threshold:
+        kind = kind[len("Threshold"):]
     if kind == "GridArchive":
         archive = GridArchive.create(g_template, config["resolution"], lower, upper,
                                      extras_template=e_template, qd_offset=offset)
@@ -251,6 +258,8 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
         raise ValueError(f"unknown archive kind {kind!r}")
     if archive.capacity != config["capacity"]:
         raise ValueError(f"capacity {archive.capacity} rebuilt, {config['capacity']} saved")
+    if threshold:
+        archive = with_thresholds(archive, config["learning_rate"], decode_threshold_min(config["threshold_min"]))
     if genotype_template is None:  # the rebuilt structure: put the stored arrays in directly
         archive = archive.replace(genotypes=jax.tree_util.tree_map(jnp.asarray, genotypes))
         if extras is not None and extras_template is None:
@@ -267,12 +276,16 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
 def elite_table(archive: Archive, include_genotypes: bool = False) -> Dict[str, np.ndarray]:
     """The elites as a tidy table: ``{column: (n,) array}``, one row per elite, in cell order.
 
-    Columns: ``cell`` (int), ``fitness``, ``descriptor_0 .. descriptor_{d-1}``, and with
+    Columns: ``cell`` (int), ``fitness``, for a threshold archive (:mod:`qd.archives.threshold`)
+    ``threshold`` (the cell's acceptance threshold), ``descriptor_0 .. descriptor_{d-1}``, and with
     ``include_genotypes`` ``genotype_0 .. genotype_{D-1}`` (every genotype leaf flattened and
     concatenated in pytree order). ``pandas.DataFrame(elite_table(archive))`` gives a data frame.
     """
     elites = archive.elites()
     table = {"cell": elites["cells"].astype(np.int64), "fitness": elites["fitnesses"].astype(np.float64)}
+    thresholds = getattr(archive, "thresholds", None)
+    if thresholds is not None:
+        table["threshold"] = np.asarray(thresholds)[elites["cells"]].astype(np.float64)
     for j in range(archive.descriptor_dim):
         table[f"descriptor_{j}"] = elites["descriptors"][:, j].astype(np.float64)
     if include_genotypes:

@@ -41,8 +41,14 @@ the lowest batch index on ties (as :class:`qd.archives.cell.CellArchive` and pyr
 
 The classes add three fields to :class:`qd.GridArchive` / :class:`qd.CVTArchive`: ``thresholds (C,)
 float32`` (a pytree leaf), and the static ``learning_rate`` and ``threshold_min``. The plain archives are
-untouched (same state layout, same behaviour). Saving a threshold archive with :func:`qd.save_archive`
-is not supported (:func:`qd.load_archive` does not know the kind); save the result archive.
+untouched (same state layout, same behaviour).
+
+Saving. :func:`qd.save_archive` / :meth:`to_dict` store a threshold archive like its plain kind plus the
+array ``thresholds (C,) float32``; :meth:`config` adds ``learning_rate`` (a float) and ``threshold_min``
+(a float, or the string ``"-inf"``: strict JSON has no infinities). :func:`qd.load_archive` rebuilds the
+same kind, bit for bit (thresholds, elites, a CVT's centroids), so the loaded archive's next ``add`` is the
+original's. :func:`qd.archives.elite_table` and :meth:`to_csv` add a ``threshold`` column (each elite's
+cell threshold) after ``fitness``.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from typing import Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from qd.archives.base import IMPROVED, NEW, NOT_ADDED, AddResult, scatter
@@ -60,7 +67,14 @@ from qd.archives.cell import CellArchive
 from qd.archives.cvt import CVTArchive
 from qd.archives.grid import GridArchive
 
-__all__ = ["ThresholdCVTArchive", "ThresholdGridArchive", "check_cma_mae_settings", "with_thresholds"]
+__all__ = [
+    "ThresholdCVTArchive",
+    "ThresholdGridArchive",
+    "check_cma_mae_settings",
+    "decode_threshold_min",
+    "encode_threshold_min",
+    "with_thresholds",
+]
 
 
 def check_cma_mae_settings(learning_rate, threshold_min) -> Tuple[float, float]:
@@ -83,6 +97,45 @@ def check_cma_mae_settings(learning_rate, threshold_min) -> Tuple[float, float]:
     if tmin == -math.inf and lr != 1.0:
         raise ValueError("threshold_min can only be -inf when learning_rate is 1 (CMA-ME's archive)")
     return lr, tmin
+
+
+def encode_threshold_min(threshold_min: float):
+    """``threshold_min`` for a JSON configuration: the float itself, or the string ``"-inf"``.
+
+    :func:`decode_threshold_min` (or ``float``) reads it back.
+    """
+    return "-inf" if threshold_min == -math.inf else float(threshold_min)
+
+
+def decode_threshold_min(value) -> float:
+    """The ``threshold_min`` of a saved configuration (:func:`encode_threshold_min`).
+
+    Raises:
+        ValueError: ``value`` is neither a number nor ``"-inf"``.
+    """
+    if isinstance(value, str) and value != "-inf" or isinstance(value, bool):
+        raise ValueError(f"threshold_min must be a number or '-inf'; got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold_min must be a number or '-inf'; got {value!r}") from None
+
+
+def _threshold_config(archive, plain: dict) -> dict:
+    return {**plain, "learning_rate": float(archive.learning_rate),
+            "threshold_min": encode_threshold_min(archive.threshold_min)}
+
+
+def _threshold_to_dict(archive, plain: dict) -> dict:
+    return {**plain, "thresholds": np.asarray(archive.thresholds, np.float32)}
+
+
+def _threshold_from_dict(archive, restored, data):
+    """``restored`` (the plain storage loaded) with ``thresholds`` from ``data``."""
+    thresholds = data.get("thresholds")
+    if thresholds is None or np.shape(thresholds) != (archive.capacity,):
+        raise ValueError(f"archive data has no array 'thresholds' of shape ({archive.capacity},)")
+    return restored.replace(thresholds=jnp.asarray(thresholds, jnp.float32))
 
 
 def _threshold_add(archive, genotypes, descriptors, fitnesses, extras):
@@ -181,7 +234,20 @@ class ThresholdGridArchive(GridArchive):
     add.__doc__ = _ADD_DOC
 
     def config(self) -> dict:
-        return {**super().config(), "learning_rate": self.learning_rate, "threshold_min": self.threshold_min}
+        """The plain kind's configuration plus ``learning_rate`` and ``threshold_min`` (``"-inf"`` or a float)."""
+        return _threshold_config(self, super().config())
+
+    def to_dict(self) -> dict:
+        """The plain kind's :meth:`to_dict` plus ``thresholds (C,) float32``."""
+        return _threshold_to_dict(self, super().to_dict())
+
+    def replace_storage_from_dict(self, data: dict):
+        """Inverse of :meth:`to_dict` (thresholds included).
+
+        Raises:
+            ValueError: a key is missing or an array has the wrong shape.
+        """
+        return _threshold_from_dict(self, super().replace_storage_from_dict(data), data)
 
 
 @struct.dataclass
@@ -211,7 +277,20 @@ class ThresholdCVTArchive(CVTArchive):
     add.__doc__ = _ADD_DOC
 
     def config(self) -> dict:
-        return {**super().config(), "learning_rate": self.learning_rate, "threshold_min": self.threshold_min}
+        """The plain kind's configuration plus ``learning_rate`` and ``threshold_min`` (``"-inf"`` or a float)."""
+        return _threshold_config(self, super().config())
+
+    def to_dict(self) -> dict:
+        """The plain kind's :meth:`to_dict` plus ``thresholds (C,) float32``."""
+        return _threshold_to_dict(self, super().to_dict())
+
+    def replace_storage_from_dict(self, data: dict):
+        """Inverse of :meth:`to_dict` (thresholds included).
+
+        Raises:
+            ValueError: a key is missing or an array has the wrong shape.
+        """
+        return _threshold_from_dict(self, super().replace_storage_from_dict(data), data)
 
 
 def with_thresholds(archive: CellArchive, learning_rate: float, threshold_min: float):
