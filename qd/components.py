@@ -19,8 +19,8 @@ from pydantic import Field
 
 from qd.jobs import BuildContext, Job, checked_devices, descriptor_bounds, genotype_clip, genotype_template
 from qd.options import (
-    Choice, ConfigError, Model, NonNegativeFloat, OptionalNumbers, OptionalPositiveInt, PositiveFloat, PositiveInt,
-    PositiveInts,
+    Choice, ConfigError, Model, NonNegativeFloat, OptionalFloatOrMinusInf, OptionalNumbers, OptionalPositiveInt,
+    PositiveFloat, PositiveInt, PositiveInts, UnitFloat,
 )
 from qd.registry import Registry
 from qd import exploration_jobs
@@ -111,6 +111,95 @@ def build_gaussian(cfg: GaussianConfig, ctx: BuildContext, batch_size: int):
     return GaussianEmitter(batch_size=batch_size, sigma=cfg.sigma, clip=genotype_clip(ctx.task))
 
 
+class CMAMEConfig(Model):
+    sigma0: PositiveFloat = Field(0.5, description="CMA-ME/CMA-MAE: initial (and restart) step size of each CMA-ES instance")
+    num_instances: OptionalPositiveInt = Field(
+        None, description="CMA-ME/CMA-MAE: CMA-ES instances sharing the emitter's batch (default: as many as leave "
+        "each CMA-ES's default population 4 + 3 ln D)",
+    )
+
+
+class CMAMAEConfig(CMAMEConfig):
+    alpha: UnitFloat = Field(0.01, description="CMA-MAE: archive learning rate in [0, 1] (1: CMA-ME's archive, 0: CMA-ES)")
+    threshold_min: OptionalFloatOrMinusInf = Field(
+        None, description="CMA-MAE: threshold of empty cells (default: the task's QD-score offset; -inf, written --threshold-min=-inf, only with alpha 1)"
+    )
+
+
+def flat_genotype_dim(ctx: BuildContext, what: str) -> int:
+    """``D`` of a task whose genotype is one vector ``(D,)``.
+
+    Raises:
+        ConfigError: a genotype that is a pytree of several arrays or not one-dimensional (CMA-ES needs flat
+            genotypes: a full covariance over a policy network's parameters does not fit in memory anyway).
+    """
+    import jax
+
+    key = jax.ShapeDtypeStruct((2,), jax.numpy.uint32)  # a raw PRNG key's shape: traced, nothing runs
+    batch = jax.eval_shape(lambda k: ctx.task.initial_genotypes(k, 1), key)
+    leaves = jax.tree_util.tree_leaves(batch)
+    if len(leaves) != 1 or leaves[0].ndim != 2 or batch is not leaves[0]:
+        shapes = ", ".join(str(tuple(leaf.shape[1:])) for leaf in leaves[:4]) + (", ..." if len(leaves) > 4 else "")
+        raise ConfigError(
+            f"{what} needs a flat genotype (one vector); task {ctx.config['task']!r} has {len(leaves)} "
+            f"array(s) of shapes {shapes}"
+        )
+    return int(leaves[0].shape[1])
+
+
+def cma_split(num_instances, batch_size: int, dim: int, what: str) -> tuple:
+    """``(K, P)``: CMA-ES instances and population of each for a member's ``batch_size = K * P`` candidates.
+
+    ``num_instances`` None: the largest ``K`` that divides ``batch_size`` with ``P >= 4 + floor(3 ln D)``
+    (CMA-ES's default population), or ``K = 1``.
+
+    Raises:
+        ConfigError: ``batch_size`` not a multiple of ``num_instances``, or a population below 2.
+    """
+    from emitters.cmaes import default_population
+
+    if num_instances is None:
+        smallest = max(2, default_population(dim))
+        fits = [k for k in range(1, batch_size + 1) if batch_size % k == 0 and batch_size // k >= smallest]
+        num_instances = fits[-1] if fits else 1
+    if batch_size % num_instances:
+        raise ConfigError(
+            f"--num-instances: {what}'s {batch_size} candidates per iteration do not split evenly over "
+            f"{num_instances} CMA-ES instances"
+        )
+    population = batch_size // num_instances
+    if population < 2:
+        raise ConfigError(
+            f"--num-instances: {what} would have a population of {population} per CMA-ES instance; at least 2"
+        )
+    return num_instances, population
+
+
+def _cma_builder(class_name: str, emitter_name: str):
+    def build(cfg: CMAMEConfig, ctx: BuildContext, batch_size: int):
+        import emitters
+
+        what = f"--emitter {emitter_name}"
+        dim = flat_genotype_dim(ctx, what)
+        k, p = cma_split(cfg.num_instances, batch_size, dim, what)
+        return getattr(emitters, class_name)(
+            genotype_dim=dim, num_instances=k, population=p, sigma0=cfg.sigma0, clip=genotype_clip(ctx.task)
+        )
+
+    build.__name__ = build.__qualname__ = f"build_{emitter_name}"
+    build.__doc__ = (
+        f"``emitters.{class_name}`` on the task's flat genotype, its share of the batch split over CMA-ES instances "
+        "(:func:`cma_split`), clipped to the task's genotype bounds."
+    )
+    return build
+
+
+build_cma_me_imp = _cma_builder("ImprovementEmitter", "cma_me_imp")
+build_cma_me_opt = _cma_builder("OptimizingEmitter", "cma_me_opt")
+build_cma_me_rd = _cma_builder("RandomDirectionEmitter", "cma_me_rd")
+build_cma_mae = _cma_builder("CMAMAEEmitter", "cma_mae")
+
+
 # --------------------------------------------------------------------------------------------- #
 # Schedulers: build(cfg, ctx, members) -> one emitter of batch_size; members: [batch_size -> emitter]
 # --------------------------------------------------------------------------------------------- #
@@ -166,25 +255,75 @@ class MAPElitesConfig(Model):
     pass
 
 
+THRESHOLD_ARCHIVES = ("grid", "cvt")  # the archives qd.archives.threshold.with_thresholds gives thresholds to
+
+
+def annealing_of(ctx: BuildContext):
+    """``(alpha, threshold_min)`` of the config's ``cma_mae`` emitters (None: there are none).
+
+    ``threshold_min`` None is the task's QD-score offset.
+
+    Raises:
+        ConfigError: ``cma_mae`` emitters with different ``alpha`` / ``threshold_min`` (one optimisation
+            archive has one of each), or settings CMA-MAE rejects (``threshold_min = -inf`` with ``alpha < 1``).
+    """
+    from qd.archives.threshold import check_cma_mae_settings
+
+    settings = set()
+    for section in ctx.config["emitter"]:
+        _, cfg = ctx.component("emitter", section)
+        if isinstance(cfg, CMAMAEConfig):
+            tmin = _qd_offset(ctx.task) if cfg.threshold_min is None else cfg.threshold_min
+            settings.add((cfg.alpha, tmin))
+    if not settings:
+        return None
+    if len(settings) > 1:
+        raise ConfigError(f"--alpha/--threshold-min: the cma_mae emitters share one archive; got {sorted(settings)}")
+    alpha, tmin = settings.pop()
+    try:
+        return check_cma_mae_settings(alpha, tmin)
+    except ValueError as e:
+        raise ConfigError(f"--alpha/--threshold-min (emitter cma_mae): {e}") from None
+
+
 def build_map_elites(cfg: MAPElitesConfig, ctx: BuildContext) -> Job:
     """MAP-Elites on the config's archive and emitters; the initial batch is ``batch_size`` random genotypes.
-    On tasks with a ground truth (the sparse tasks) it reports the exploration metrics too."""
+    On tasks with a ground truth (the sparse tasks) it reports the exploration metrics too.
+
+    With ``cma_mae`` emitters it is CMA-MAE (:class:`qd.algorithms.CMAMAE`): the emitters see an optimisation
+    archive with per-cell thresholds (the config's grid or CVT archive with ``alpha`` and ``threshold_min``),
+    and the config's archive, plain, is the result archive that runs save and report."""
     import jax
 
-    from qd.algorithms import MAPElites
+    from qd.algorithms import CMAMAE, MAPElites
     from qd.metrics import GroundTruth
 
     config, task = ctx.config, ctx.task
     emitter = ctx.emitter()  # first: its checks (batch split, pool size) run before the archive computes anything
+    annealing = annealing_of(ctx)
+    if annealing is not None and config["archive"]["name"] not in THRESHOLD_ARCHIVES:
+        raise ConfigError(
+            f"--emitter cma_mae: needs an archive with cells (per-cell thresholds): "
+            f"{', '.join(THRESHOLD_ARCHIVES)}; got --archive {config['archive']['name']}"
+        )
     archive = ctx.archive()
-    algo = MAPElites(
-        emitter, task.evaluate, compiler_options=getattr(task, "compiler_options", None),
-        devices=checked_devices(config), ground_truth=GroundTruth.of_task(task),
+    options = dict(
+        compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
+        ground_truth=GroundTruth.of_task(task),
     )
+    if annealing is None:
+        algo = MAPElites(emitter, task.evaluate, **options)
+        archives = (archive,)
+    else:
+        from qd.archives.threshold import with_thresholds
+
+        optimizer_archive = with_thresholds(archive, *annealing)
+        algo = CMAMAE(emitter, task.evaluate, **options)
+        archives = (optimizer_archive, archive)
 
     def init(key):
         k_genotypes, k_algo = jax.random.split(key)
-        return algo.init(archive, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
+        return algo.init(*archives, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
 
     return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
 
@@ -200,6 +339,10 @@ ARCHIVES.register("dns", DNSConfig, build_dns, "Dominated Novelty Search populat
 EMITTERS = Registry("emitter")
 EMITTERS.register("iso_line", IsoLineConfig, build_iso_line, "iso+line variation (Vassiliades & Mouret 2018)")
 EMITTERS.register("gaussian", GaussianConfig, build_gaussian, "Gaussian mutation")
+EMITTERS.register("cma_me_imp", CMAMEConfig, build_cma_me_imp, "CMA-ME improvement emitter (Fontaine et al. 2020)")
+EMITTERS.register("cma_me_opt", CMAMEConfig, build_cma_me_opt, "CMA-ME optimizing emitter (CMA-ES with restarts)")
+EMITTERS.register("cma_me_rd", CMAMEConfig, build_cma_me_rd, "CMA-ME random direction emitter")
+EMITTERS.register("cma_mae", CMAMAEConfig, build_cma_mae, "CMA-MAE emitter and archive thresholds (Fontaine & Nikolaidis 2023)")
 
 SCHEDULERS = Registry("scheduler")
 SCHEDULERS.register("composite", CompositeConfig, build_composite, "every emitter, each an equal share of the batch")

@@ -16,15 +16,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Annotated, Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
-from typing_extensions import Annotated
 
 __all__ = [
     "Bool", "Choice", "Cli", "ConfigError", "Devices", "FolderName", "Model", "NonNegativeFloat", "NonNegativeInt", "Numbers",
-    "OptionalFolderName", "OptionalNumbers", "OptionalPositiveInt", "PositiveFloat", "PositiveInt", "PositiveInts",
-    "RunDirError", "check_clip", "check_positive", "check_positive_int", "cli_of", "flag", "validation_error",
+    "OptionalFloatOrMinusInf", "OptionalFolderName", "OptionalNumbers", "OptionalPositiveInt", "PositiveFloat",
+    "PositiveInt", "PositiveInts", "RunDirError", "UnitFloat", "check_clip", "check_positive", "check_positive_int",
+    "cli_of", "flag", "validation_error",
 ]
 
 
@@ -149,6 +149,18 @@ def _non_negative_float(v):
     return float(v)
 
 
+def _unit_float(v):
+    if not _is_real(v) or not 0.0 <= float(v) <= 1.0:
+        raise ValueError(f"must be a number in [0, 1]; got {v!r}")
+    return float(v)
+
+
+def _float_or_minus_inf(v):
+    if not _is_real(v) or math.isnan(float(v)) or float(v) == math.inf:
+        raise ValueError(f"must be a finite number or -inf; got {v!r}")
+    return float(v)
+
+
 def _bool(v):
     if not isinstance(v, bool):
         raise ValueError(f"must be true or false; got {v!r}")
@@ -198,6 +210,8 @@ OptionalPositiveInt = Annotated[Optional[int], *_typed(_optional(_positive_int),
 NonNegativeInt = Annotated[int, *_typed(_non_negative_int, Cli(int))]
 PositiveFloat = Annotated[float, *_typed(_positive_float, Cli(float))]
 NonNegativeFloat = Annotated[float, *_typed(_non_negative_float, Cli(float))]
+UnitFloat = Annotated[float, *_typed(_unit_float, Cli(float))]
+OptionalFloatOrMinusInf = Annotated[Optional[float], *_typed(_optional(_float_or_minus_inf), Cli(float))]
 Bool = Annotated[bool, *_typed(_bool, Cli(_parse_bool, metavar="true|false"))]
 Numbers = Annotated[List[float], *_typed(_numbers, Cli(float, "+"))]
 OptionalNumbers = Annotated[Optional[List[float]], *_typed(_optional(_numbers), Cli(float, "+"))]

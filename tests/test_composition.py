@@ -77,6 +77,18 @@ def test_a_new_emitter_is_one_registration(tiny_emitter, tmp_path, capsys):
          "--num-active: --batch-size 9 does not split evenly over 2 active emitters"),
         (["--emitter", "iso_line", "gaussian", "--batch-size", "9"], None,
          "--emitter: --batch-size 9 does not split evenly over 2 emitters"),
+        (["--emitter", "cma_me_imp", "--num-instances", "3"], None,
+         "--num-instances: --emitter cma_me_imp's 8 candidates per iteration do not split evenly over 3 CMA-ES instances"),
+        (["--emitter", "cma_me_opt", "--num-instances", "8"], None,
+         "--num-instances: --emitter cma_me_opt would have a population of 1 per CMA-ES instance; at least 2"),
+        (["--emitter", "cma_me_rd", "--sigma0", "0"], None, "--sigma0: must be a positive number; got 0.0"),
+        (["--emitter", "cma_mae", "--alpha", "1.5"], None, "--alpha: must be a number in [0, 1]; got 1.5"),
+        (["--emitter", "cma_mae", "--threshold-min", "nan"], None, "--threshold-min: must be a finite number or -inf; got nan"),
+        (["--emitter", "cma_mae", "--threshold-min=-inf"], None, "--alpha/--threshold-min (emitter cma_mae): "),
+        (["--emitter", "cma_mae", "--archive", "dns"], None,
+         "--emitter cma_mae: needs an archive with cells (per-cell thresholds): grid, cvt; got --archive dns"),
+        ([], "emitter: [{name: cma_mae, alpha: 0.1}, {name: cma_mae, alpha: 0.2}]\nbatch_size: 16\n",
+         "--alpha/--threshold-min: the cma_mae emitters share one archive; got [(0.1, "),
         ([], "emitter: {name: gaussian, iso_sigma: 1}\n", "--emitter gaussian: unknown option 'iso_sigma'; accepted: sigma"),
         ([], "archive: {name: cvt, num_cells: -1}\n", "--num-cells (archive cvt): must be a positive integer; got -1"),
         ([], "archive: {name: kdtree}\n", "--archive: unknown value 'kdtree'; accepted: grid, cvt, dns"),
@@ -109,7 +121,9 @@ def _listen_to_compilations():
 
     if not getattr(_listen_to_compilations, "done", False):
         jax.monitoring.register_event_duration_secs_listener(
-            lambda event, duration, **kw: _COMPILATIONS.append(event) if "compile" in event else None
+            # tracing alone (jax.eval_shape of a task's genotypes, to learn their shapes) is not compiling
+            lambda event, duration, **kw: _COMPILATIONS.append(event)
+            if "compile" in event and "jaxpr_trace" not in event else None
         )
         _listen_to_compilations.done = True
 
