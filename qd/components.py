@@ -142,7 +142,7 @@ def flat_genotype_dim(ctx: BuildContext, what: str) -> int:
         shapes = ", ".join(str(tuple(leaf.shape[1:])) for leaf in leaves[:4]) + (", ..." if len(leaves) > 4 else "")
         raise ConfigError(
             f"{what} needs a flat genotype (one vector); task {ctx.config['task']!r} has {len(leaves)} "
-            f"array(s) of shapes {shapes}"
+            f"array(s) of shapes {shapes}; use iso_line or gaussian on policy networks"
         )
     return int(leaves[0].shape[1])
 

@@ -66,7 +66,7 @@ class _PolicyTask:
 def test_cma_emitters_need_a_flat_genotype():
     ctx = BuildContext({"task": "policy"}, _PolicyTask(), {})
     with pytest.raises(ConfigError, match=r"--emitter cma_me_imp needs a flat genotype \(one vector\); task 'policy' "
-                                          r"has 2 array\(s\) of shapes \(2,\), \(3, 2\)"):
+                                          r"has 2 array\(s\) of shapes \(2,\), \(3, 2\); use iso_line or gaussian"):
         flat_genotype_dim(ctx, "--emitter cma_me_imp")
 
 
