@@ -11,11 +11,19 @@ CMA-MAE paper's):
 - ``cma_me_imp``: CMA-ME improvement emitters (two-stage improvement ranking, "filter" selection, restart
   on no improvement), sigma0 0.5;
 - ``cma_mae``: CMA-MAE, learning rate 0.01, threshold_min 0, improvement ranking, "mu" selection, basic
-  restarts, sigma0 0.5; metrics from the result archive.
+  restarts, sigma0 0.5; metrics from the result archive;
+- ``me_map_elites``: Multi-Emitter MAP-Elites (Cully, GECCO 2021), pyribs' ``me_map_elites``: a UCB1 bandit
+  (``BanditScheduler``, ``num_active=15``, ``reselect="terminated"``, zeta 0.05) over a pool of 60 emitters
+  of batch 36 (so 15 x 36 = 540 per iteration): 15 CMA-ME emitters of each ranker ``obj``, ``2rd`` and
+  ``2imp`` (pyribs' defaults: "filter" selection, restart on no improvement; sigma0 0.5) and 15 iso+line
+  emitters (iso_sigma 0.01, line_sigma 0.1), in that pool order. (The example's older versions had 4 x 12
+  members, 12 active, batch 50, 20,000 iterations; this is its current, 540-per-iteration form.)
 
-qd-jax: the 15 emitters are one emitter (15 vmapped CMA-ES instances, or one batch of 540 mutations); its
-initial batch is 540 copies of ``x0`` (iteration 0), then ``--iterations`` iterations. pyribs: 15
-emitters with ``x0 = 0``, always the papers' full 10,000 iterations (``--ribs-seeds`` seeds).
+qd-jax: the 15 emitters are one emitter (15 vmapped CMA-ES instances, or one batch of 540 mutations), but
+for ``me_map_elites``, where each of the 60 pool members is its own emitter (one CMA-ES instance, or a batch
+of 36) that ``emitters.BanditScheduler`` picks; its initial batch is 540 copies of ``x0`` (iteration 0),
+then ``--iterations`` iterations. pyribs: 15 emitters (a pool of 60 for ``me_map_elites``) with ``x0 = 0``,
+always the papers' full 10,000 iterations (``--ribs-seeds`` seeds).
 
 Reported per algorithm: ``qd_score`` normalised as in the papers (sum of the elites' objectives over the
 number of cells, so in ``[0, 100]``), ``coverage``, ``wall_s`` (median over seeds of a whole run; qd-jax's
@@ -29,7 +37,13 @@ s): MAP-Elites 41.6 / 50.7% / 9.9 s vs pyribs 41.7 / 50.9% / 25.2 s; iso+line 49
 0.12's ``CMAEvolutionStrategy._calc_cov_update`` multiplies the rank-one term ``c1 p_c p_c^T`` by ``c1``
 a second time (so it almost vanishes at 100-D); with that term scaled once, as in Hansen's tutorial and
 our core, pyribs' CMA-MAE reaches 68.5 / 89.0% (seed 0; no restart in either library in 10,000
-iterations).
+iterations). Multi-Emitter MAP-Elites: 53.8 (53.2-54.3) / 66.0% / 91.1 s vs pyribs 55.3 / 68.1% / 43.5 s
+(seed 0; seed 1: 50.9 / 61.6% / 32.3 s, so the seeds overlap), between CMA-ME and CMA-MAE. It is the one
+configuration where qd-jax is slower (about 9 ms per iteration): ``BanditScheduler`` runs its 15 active
+slots one after the other, each a one-instance CMA-ES ask / tell behind a ``lax.switch`` over the 4
+member configurations, instead of one vmapped update of 15 instances (``cma_me_imp``, 1.5 ms), and it
+compiles for 5-7 minutes (``compile_s`` 437 s on the loaded CPU; a pool of 15 ``2imp`` members alone, 15
+active: 105 s, 10 ms per iteration).
 
 Usage: ``python benchmarks/sphere_lp.py [--iterations 10000] [--seeds 2] [--compare] [--ribs-seeds 1]
 [--algorithms cma_mae,...]``. pyribs runs in a subprocess of the Python named by ``$RIBS_PYTHON`` (default:
@@ -55,14 +69,17 @@ DIM, RESOLUTION, INSTANCES, POP = 100, 100, 15, 36
 BATCH = INSTANCES * POP
 BOUND = 5.12 * DIM / 2
 RIBS_ITERATIONS = int(os.environ.get("_SPHERE_LP_RIBS_ITERATIONS", 10_000))  # the papers; env only for a smoke test
-ALGORITHMS = ("map_elites", "line_map_elites", "cma_me_imp", "cma_mae")
+ALGORITHMS = ("map_elites", "line_map_elites", "cma_me_imp", "cma_mae", "me_map_elites")
 
 
 def bench_qd(name: str, iterations: int, seeds: int):
     import jax
     import jax.numpy as jnp
 
-    from emitters import CMAMAEEmitter, GaussianEmitter, ImprovementEmitter, IsoLineEmitter
+    from emitters import (
+        BanditScheduler, CMAMAEEmitter, GaussianEmitter, ImprovementEmitter, IsoLineEmitter, OptimizingEmitter,
+        RandomDirectionEmitter,
+    )
     from qd import GridArchive, MAPElites, Sphere
     from qd.algorithms import CMAMAE
     from qd.archives import ThresholdGridArchive
@@ -75,7 +92,17 @@ def bench_qd(name: str, iterations: int, seeds: int):
             jnp.zeros(DIM), RESOLUTION, (-BOUND, -BOUND), (BOUND, BOUND), learning_rate=0.01, threshold_min=0.0
         ), grid())
     else:
+        # me_map_elites: 60 pool members of one CMA-ES instance (or one batch of 36) each; members of one
+        # configuration compare equal, so the scheduler traces 4 branches per active slot.
+        one = dict(genotype_dim=DIM, num_instances=1, population=POP, sigma0=0.5)
+        pool = lambda: (
+            [OptimizingEmitter(**one, selection_rule="filter", restart_rule="no_improvement")] * INSTANCES
+            + [RandomDirectionEmitter(**one)] * INSTANCES
+            + [ImprovementEmitter(**one)] * INSTANCES
+            + [IsoLineEmitter(batch_size=POP, iso_sigma=0.01, line_sigma=0.1)] * INSTANCES
+        )
         emitter = {
+            "me_map_elites": lambda: BanditScheduler.create(*pool(), num_active=INSTANCES, reselect="terminated"),
             "map_elites": lambda: GaussianEmitter(batch_size=BATCH, sigma=0.5),
             "line_map_elites": lambda: IsoLineEmitter(batch_size=BATCH, iso_sigma=0.5, line_sigma=0.2),
             "cma_me_imp": lambda: ImprovementEmitter(genotype_dim=DIM, num_instances=INSTANCES, population=POP, sigma0=0.5),
@@ -97,7 +124,7 @@ def bench_qd(name: str, iterations: int, seeds: int):
 def bench_ribs(name: str, seeds: int):
     from ribs.archives import GridArchive
     from ribs.emitters import EvolutionStrategyEmitter, GaussianEmitter, IsoLineEmitter
-    from ribs.schedulers import Scheduler
+    from ribs.schedulers import BanditScheduler, Scheduler
 
     def sphere(x):
         worst = (-5.12 - 2.048) ** 2 * DIM
@@ -126,10 +153,18 @@ def bench_ribs(name: str, seeds: int):
             "cma_mae": lambda s: EvolutionStrategyEmitter(
                 archive, x0=x0, sigma0=0.5, ranker="imp", selection_rule="mu", restart_rule="basic",
                 batch_size=POP, seed=s),
-        }[name]
-        count = 1 if name in ("map_elites", "line_map_elites") else INSTANCES
-        emitters = [make(seed * 1000 + i) for i in range(count)]
-        scheduler = Scheduler(archive, emitters, result_archive=result_archive)
+        }.get(name)
+        if name == "me_map_elites":  # pyribs' examples/sphere.py me_map_elites: a pool of 4 x 15, 15 active
+            es = lambda ranker: lambda s: EvolutionStrategyEmitter(
+                archive, x0=x0, sigma0=0.5, ranker=ranker, batch_size=POP, seed=s)
+            makers = [es("obj"), es("2rd"), es("2imp"),
+                      lambda s: IsoLineEmitter(archive, iso_sigma=0.01, line_sigma=0.1, x0=x0, batch_size=POP, seed=s)]
+            pool = [m(seed * 1000 + j * INSTANCES + i) for j, m in enumerate(makers) for i in range(INSTANCES)]
+            scheduler = BanditScheduler(archive, pool, num_active=INSTANCES, reselect="terminated")
+        else:
+            count = 1 if name in ("map_elites", "line_map_elites") else INSTANCES
+            emitters = [make(seed * 1000 + i) for i in range(count)]
+            scheduler = Scheduler(archive, emitters, result_archive=result_archive)
         t = time.perf_counter()
         for _ in range(RIBS_ITERATIONS):
             sols = scheduler.ask()
