@@ -95,7 +95,8 @@ def around_edges(lo, hi, res):
     return np.asarray(values, np.float32)
 
 
-@pytest.mark.parametrize("lo,hi,res", [(0.0, 0.1, 10), (0.0, 1.0, 7), (-3.7, 12.9, 33), (100.0, 101.0, 50), (-1e-3, 2e-3, 9)])
+@pytest.mark.parametrize("lo,hi,res", [(0.0, 0.1, 10), (0.0, 1.0, 7), (-3.7, 12.9, 33), (100.0, 101.0, 50), (-1e-3, 2e-3, 9),
+                                       (-5.0, 7.0, 1500)])  # > 1024 cells: the binary search, not compare_all
 def test_grid_cell_matches_exact_reference_eager_and_jit(lo, hi, res):
     archive = GridArchive.create(jnp.zeros(1), [res], [lo], [hi])
     x = around_edges(lo, hi, res)

@@ -293,3 +293,23 @@ def test_clipping_keeps_samples_in_bounds_at_5000_d():
         state = tell(state, x, cma.ranking(state, v), v)
         assert np.all(np.abs(np.asarray(state.mean)) <= 1.0)
         assert np.isfinite(float(state.sigma))
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 36, 5), (15, 36, 100)])
+def test_the_fast_sampler_draws_jax_random_normals_bit_for_bit(shape):
+    """emitters.cmaes draws its samples with an unrolled threefry (JAX's CPU lowering of it is a rolled loop,
+    ~3x slower); it must stay jax.random.normal's stream exactly, under jit and vmap (this fails if JAX
+    changes its generator, and the fast path must then follow or go)."""
+    from emitters.cmaes import _standard_normal
+
+    keys = jax.random.split(jax.random.key(3), 4)
+    for key in keys:
+        np.testing.assert_array_equal(
+            np.asarray(jax.jit(_standard_normal, static_argnums=(1, 2))(key, shape, jnp.float32)),
+            np.asarray(jax.random.normal(key, shape, jnp.float32)),
+        )
+    batched = jax.vmap(lambda k: _standard_normal(k, shape, jnp.float32))(keys)
+    np.testing.assert_array_equal(np.asarray(batched), np.asarray(jax.vmap(lambda k: jax.random.normal(k, shape))(keys)))
+    raw = jax.random.PRNGKey(5)  # a raw uint32 key takes JAX's own path
+    np.testing.assert_array_equal(np.asarray(_standard_normal(raw, shape, jnp.float32)),
+                                  np.asarray(jax.random.normal(raw, shape, jnp.float32)))

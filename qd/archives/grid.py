@@ -109,16 +109,18 @@ class GridArchive(CellArchive):
         batch (an arithmetic ``floor((x - lower) / width * resolution)`` is not: XLA may reorder it, and
         values within float32 rounding of an edge flip). A NaN gets some valid cell (archives reject it first).
 
-        Cost: ``O(B d r)`` comparisons for ``r`` cells per dimension, in one fused kernel (at ``r = 100``
-        cheaper on CPU than a binary search's loop).
+        Cost: ``O(B d r)`` comparisons in one fused kernel for ``r <= 1024`` cells per dimension (at ``r = 100``
+        cheaper on CPU than a binary search's loop of ~30 small kernels), ``O(B d log r)`` beyond.
         """
         descriptors = descriptors.astype(jnp.float32)
         per_dim = []
         for j, (lo, hi, res) in enumerate(zip(self.lower, self.upper, self.resolution)):
             edges = jnp.asarray(cell_edges(lo, hi, res))
             # "compare_all": one fused count of the edges at or below each value, the same index as the
-            # default binary search (same comparator) without its while loop (~30 small kernels per add).
-            per_dim.append(jnp.searchsorted(edges, descriptors[:, j], side="right", method="compare_all").astype(jnp.int32))
+            # binary search (same comparator) without its while loop (~30 small kernels per add); the binary
+            # search for fine grids, where B x r comparisons would cost more than the loop.
+            method = "compare_all" if res <= 1024 else "scan"
+            per_dim.append(jnp.searchsorted(edges, descriptors[:, j], side="right", method=method).astype(jnp.int32))
         strides = np.cumprod((self.resolution[1:] + (1,))[::-1])[::-1].astype(np.int32)
         return jnp.sum(jnp.stack(per_dim, axis=1) * jnp.asarray(strides), axis=1, dtype=jnp.int32)
 
