@@ -116,16 +116,26 @@ class BanditScheduler(Emitter):
     members still come first. For pools of more than 16 members pyribs' tie order is that of numpy's
     unstable sort; here it is always the higher index.
 
-    Cost of ``ask``/``tell``: one ``lax.switch`` per active slot over the distinct member configurations
-    (members that compare equal, e.g. ``[IsoLineEmitter(...)] * 10``, share one branch and have their
-    states stacked, picked by a dynamic index), so each iteration runs exactly ``num_active`` member asks
-    and tells, and the program traces ``num_active x configurations`` of each (the tells of members with
-    no state arrays and no ``restarts``, e.g. Gaussian and iso+line, are skipped: they have nothing to
-    update). Computing every member's ask and selecting instead costs ``P / K`` times the asks: measured on
-    the 100-D arm (``b = 256``, ``K = 2``, MAP-Elites ``scan``, 2-core CPU), 0.8 vs 2.9 ms per iteration
-    for a pool of 8, and about the speed of a fixed :class:`CompositeEmitter` of two. Under ``jax.vmap`` (several
-    seeds in one program) a switch on a batched index runs every branch: ``num_active x configurations``
-    member asks per seed.
+    Cost of ``ask``/``tell``: members that compare equal (e.g. ``[IsoLineEmitter(...)] * 10``) form one
+    configuration (:attr:`groups`) and have their states stacked. Each configuration ``g`` of ``n_g`` members
+    gets ``m_g = min(K, n_g)`` lanes (the selected members are distinct, so at most that many are of ``g``):
+    the slots holding a member of ``g`` are compacted into the lanes (fixed shapes), and the configuration's
+    ``ask`` and ``tell`` are ``jax.vmap``-ed over its lanes, each lane with its member's state, its slot's key
+    and slice; unused lanes repeat a used one and write nothing back. So the program traces each
+    configuration's ask and tell once (not once per slot), and an iteration runs ``sum_g m_g`` member asks
+    and tells (``K <= sum_g m_g <= G K``), vectorised per configuration, not ``K`` one after the other.
+    Under ``jax.vmap`` (several seeds in one program) nothing changes: there is no switch to turn into a
+    select of every branch. The tells of configurations with no state arrays and no ``restarts`` (Gaussian,
+    iso+line) are skipped: they have nothing to update. Results are those of running the selected members
+    one by one: the same selections and proposals; float32 CMA-ES states may differ by an ulp (the
+    evolution paths: a vmapped matrix-vector product rounds differently). Measured (MAP-Elites ``scan``,
+    shared 2-core CPU): Multi-Emitter MAP-Elites on the 100-D sphere (``benchmarks/sphere_lp.py``
+    ``me_map_elites``: 60 members in 4 configurations, 15 CMA-ES of population 36 each, ``K = 15``, ``b =
+    36``) compiles in 25-35 s instead of 130-240 s with the previous ``lax.switch`` over the configurations
+    in every slot, but runs about as fast, 9.1-9.3 ms per iteration (medians; the switch: 8.8-12 ms): its
+    ``sum_g m_g = 60`` lanes include 45 CMA-ES updates for the ~11 CMA members that run (a pool whose
+    configurations each fill most lanes gains the most). On the 100-D arm (``b = 256``, ``K = 2``, 2
+    iso+line + 2 Gaussian members, 3 configurations, 4 lanes): 0.63-0.81 vs 0.64-0.67 ms per iteration.
 
     Counts are int32: at most ``2**31 - 1`` candidates per member over the window (e.g. 10^5 iterations at
     ``b = 20000`` without a window).
@@ -281,20 +291,24 @@ class BanditScheduler(Emitter):
     def ask(self, state: BanditState, archive, key: jax.Array):
         """``B = K * b`` genotypes (pytree, leading axis ``B``): the selected members' proposals in slot order.
 
-        Slot ``s`` calls member ``state.selected[s]`` with key ``jax.random.split(key, K)[s]``.
+        Slot ``s`` calls member ``state.selected[s]`` with key ``jax.random.split(key, K)[s]``. Each
+        configuration's ask is traced once, ``jax.vmap``-ed over its lanes (see :meth:`_lanes`).
         """
         keys = jax.random.split(key, self.num_active)
-        group_of, local_of = self._tables()
-        parts = []
-        for s in range(self.num_active):
-            member = state.selected[s]
-            local = local_of[member]
-
-            def branch(g, local=local, k=keys[s]):
-                return lambda: self._group_emitter(g).ask(_take(state.emitter_states[g], local), archive, k)
-
-            parts.append(self._switch(group_of[member], [branch(g) for g in range(len(self.groups))]))
-        return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *parts)
+        lanes = self._lanes(state.selected)
+        outs = []
+        for g, (slot, local, _) in enumerate(lanes):
+            emitter = self._group_emitter(g)
+            outs.append(
+                jax.vmap(emitter.ask, in_axes=(0, None, 0))(_take(state.emitter_states[g], local), archive, keys[slot])
+            )
+        # Lanes of every group, concatenated; slot s takes the lane that ran its member (exactly one).
+        if len(outs) == 1:  # one configuration: its lanes are the slots, in order
+            proposals = outs[0]
+        else:
+            position = self._slot_positions(lanes)
+            proposals = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0)[position], *outs)
+        return jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), proposals)
 
     def tell(self, state: BanditState, archive, genotypes, fitnesses, descriptors, add_result) -> BanditState:
         """Tell each selected member its slice, update the statistics, choose the members of the next ``ask``.
@@ -303,48 +317,33 @@ class BanditScheduler(Emitter):
             genotypes: pytree with leading axis ``B = K * b`` (what :meth:`ask` returned).
             fitnesses: ``(B,)``; descriptors: ``(B, d)``; add_result: :class:`qd.AddResult` with ``(B,)`` fields.
         """
-        b = self.member_batch_size
-        group_of, local_of = self._tables()
-        emitter_states = state.emitter_states
+        k, b = self.num_active, self.member_batch_size
+        emitter_states = list(state.emitter_states)
         # A member whose state has no arrays (Gaussian, iso+line) and no restarts() has nothing to learn:
-        # its tell could only return that empty state again, so it is not called (no conditional at all
-        # when every configuration is such).
+        # its tell could only return that empty state again, so it is not called (and its slots count as
+        # restarted, as pyribs takes a member without restarts to restart every iteration).
         idle = [
             not jax.tree_util.tree_leaves(emitter_states[g]) and not hasattr(self._group_emitter(g), "restarts")
             for g in range(len(self.groups))
         ]
-        restarted = []
-        for s in range(self.num_active if not all(idle) else 0):
-            sl = slice(s * b, (s + 1) * b)
-            take = lambda x: x[sl]
-            args = (
-                jax.tree_util.tree_map(take, genotypes),
-                fitnesses[sl],
-                descriptors[sl],
-                jax.tree_util.tree_map(take, add_result),
-            )
-            member = state.selected[s]
-            local = local_of[member]
-
-            def branch(g, states=emitter_states, local=local, args=args):
-                def run():
-                    if idle[g]:
-                        return states, jnp.asarray(True)
-                    emitter = self._group_emitter(g)
-                    old = _take(states[g], local)
-                    new = emitter.tell(old, archive, *args)
-                    if hasattr(emitter, "restarts"):
-                        flag = jnp.asarray(emitter.restarts(new) > emitter.restarts(old))
-                    else:  # pyribs: an emitter without restarts is taken to restart every iteration
-                        flag = jnp.asarray(True)
-                    updated = list(states)
-                    updated[g] = _put(states[g], local, new)
-                    return tuple(updated), flag
-
-                return run
-
-            emitter_states, flag = self._switch(group_of[member], [branch(g) for g in range(len(self.groups))])
-            restarted.append(flag)
+        restarted = jnp.ones(k, bool)
+        if not all(idle):
+            per_slot = lambda x: x.reshape((k, b) + x.shape[1:])
+            sliced = jax.tree_util.tree_map(per_slot, (genotypes, fitnesses, descriptors, add_result))
+            for g, (slot, local, write) in enumerate(self._lanes(state.selected)):
+                if idle[g]:
+                    continue
+                emitter = self._group_emitter(g)
+                old = _take(emitter_states[g], local)
+                args = jax.tree_util.tree_map(lambda x: x[slot], sliced)
+                new = jax.vmap(emitter.tell, in_axes=(0, None, 0, 0, 0, 0))(old, archive, *args)
+                if hasattr(emitter, "restarts"):
+                    flag = jax.vmap(lambda n, o: jnp.asarray(emitter.restarts(n) > emitter.restarts(o)))(new, old)
+                else:  # pyribs: an emitter without restarts is taken to restart every iteration
+                    flag = jnp.ones(slot.shape, bool)
+                # Unused lanes write nothing: their target index is out of range (``n_g``, ``K``) and dropped.
+                emitter_states[g] = _put(emitter_states[g], write, new)
+                restarted = restarted.at[jnp.where(write < len(self.groups[g]), slot, k)].set(flag, mode="drop")
 
         # Statistics: this iteration's row (pyribs: selection += n, success += count_nonzero(status)).
         added = add_result.status.reshape(self.num_active, b) != 0
@@ -358,10 +357,10 @@ class BanditScheduler(Emitter):
 
         scores = ucb1_scores(successes.sum(axis=0), candidates.sum(axis=0), self.zeta)
         keep = jnp.zeros(self.pool_size, bool)
-        if self.reselect == "terminated" and restarted:
-            keep = keep.at[state.selected].set(~jnp.stack(restarted))
+        if self.reselect == "terminated" and not all(idle):
+            keep = keep.at[state.selected].set(~restarted)
         return BanditState(
-            emitter_states=emitter_states,
+            emitter_states=tuple(emitter_states),
             selected=choose(keep, scores, self.num_active),
             successes=successes,
             candidates=candidates,
@@ -372,9 +371,48 @@ class BanditScheduler(Emitter):
     def _group_emitter(self, g: int) -> Emitter:
         return self.emitters[self.groups[g][0]]
 
-    @staticmethod
-    def _switch(index, branches):
-        return branches[0]() if len(branches) == 1 else jax.lax.switch(index, branches)
+    def _lanes(self, selected: jax.Array):
+        """For each configuration ``g`` (``n_g`` members), its ``m_g = min(K, n_g)`` lanes: ``(slot, local, write)``.
+
+        The selected members are distinct, so at most ``m_g`` slots hold a member of ``g``; lane ``j`` runs
+        the ``j``-th of them (ascending slot). ``slot (m_g,) int32``: that slot; ``local (m_g,) int32``: the
+        member's index in the group's stacked states; ``write (m_g,) int32``: ``local``, or ``n_g`` (out of
+        range) for an unused lane. An unused lane repeats lane 0's slot and member (its result is dropped; a
+        copy of lane 0 cannot make a lazy CMA-ES decomposition due when lane 0's is not), or slot 0 and the
+        group's first member when no slot holds one.
+        """
+        k = self.num_active
+        group_of, local_of = self._tables()
+        in_group = group_of[selected]  # (K,)
+        lanes = []
+        for g, members in enumerate(self.groups):
+            n = len(members)
+            m = min(k, n)
+            if len(self.groups) == 1:  # every slot holds a member of the only group, in order
+                slot = jnp.arange(k, dtype=jnp.int32)
+                local = local_of[selected]
+                lanes.append((slot, local, local))
+                continue
+            mask = in_group == g
+            found = jnp.nonzero(mask, size=m, fill_value=k)[0].astype(jnp.int32)  # ascending slots, then k
+            used = found < k
+            slot = jnp.where(used, found, found[0] % k)  # found[0] is k only when no slot holds a member
+            local = local_of[selected[slot]]
+            local = jnp.where(used | (found[0] < k), local, 0)
+            lanes.append((slot, local, jnp.where(used, local, n)))
+        return lanes
+
+    def _slot_positions(self, lanes) -> jax.Array:
+        """``(K,) int32``: for each slot, the row of its lane in the concatenation of every group's lanes."""
+        k = self.num_active
+        position = jnp.zeros(k, jnp.int32)
+        offset = 0
+        for g, (slot, local, write) in enumerate(lanes):
+            m = slot.shape[0]
+            target = jnp.where(write < len(self.groups[g]), slot, k)
+            position = position.at[target].set(offset + jnp.arange(m, dtype=jnp.int32), mode="drop")
+            offset += m
+        return position
 
     def _check_proposals(self, key, archive) -> None:
         shapes = []
@@ -409,4 +447,5 @@ def _take(tree, index):
 
 
 def _put(tree, index, values):
-    return jax.tree_util.tree_map(lambda x, v: x.at[index].set(v.astype(x.dtype)), tree, values)
+    """``tree`` with rows ``index`` set to ``values``; rows whose index is out of range are not written."""
+    return jax.tree_util.tree_map(lambda x, v: x.at[index].set(v.astype(x.dtype), mode="drop"), tree, values)

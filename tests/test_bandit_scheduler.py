@@ -1,6 +1,6 @@
 """BanditScheduler: UCB1 choices on hand-made reward streams (against a Python reference of pyribs' rule),
-untried members first, the window and reselect modes, the slices each member is told, and MAP-Elites on
-the arm under jit and lax.scan."""
+untried members first, the window and reselect modes, the slices each member is told, the vectorised lanes
+against the selected members run one by one, and MAP-Elites on the arm under jit and lax.scan."""
 
 import math
 
@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from flax import struct
 
-from emitters import BanditScheduler, BanditState, Emitter, GaussianEmitter, IsoLineEmitter
-from qd import AddResult, Arm, GridArchive, MAPElites
+from emitters import (
+    BanditScheduler, BanditState, Emitter, GaussianEmitter, ImprovementEmitter, IsoLineEmitter, OptimizingEmitter,
+    RandomDirectionEmitter,
+)
+from emitters.bandit import choose, ucb1_scores
+from qd import AddResult, Arm, GridArchive, MAPElites, Sphere
 
 B = 5  # each member's batch size in the hand-made streams
 ARCHIVE = GridArchive.create(jnp.zeros(2), 4, (0.0,), (1.0,))
@@ -284,6 +288,106 @@ def test_equal_members_share_a_branch_but_keep_their_own_states():
     np.testing.assert_array_equal(np.asarray(state.candidates).sum(0), B * picks)
 
 
+@pytest.mark.parametrize("num_active", [2, 5])
+def test_vectorised_lanes_match_the_selected_members_run_one_by_one(num_active):
+    # Five configurations of 3, 2, 3, 2 and 1 members (stateful CMA-ME members that restart, and stateless
+    # ones): each configuration's ask / tell runs once, vmapped over min(K, n_g) lanes. The reference keeps
+    # one state per member and calls the selected members one after the other, eagerly (no jit), each with
+    # its slot's key and its slice; the choice uses the module's own ucb1_scores / choose (tested above
+    # against pyribs' rule), so what is checked is the lanes: each proposal in its slot, each state written
+    # back to its member, nothing else touched, the restart flags of the right slots.
+    dim, pop = 5, 4
+    one = dict(genotype_dim=dim, num_instances=1, population=pop, sigma0=0.5)
+    pool = (
+        [OptimizingEmitter(**one, selection_rule="filter", restart_rule="no_improvement")] * 3
+        + [RandomDirectionEmitter(**one)] * 2
+        + [ImprovementEmitter(**one)] * 3
+        + [IsoLineEmitter(batch_size=pop, iso_sigma=0.01, line_sigma=0.1)] * 2
+        + [GaussianEmitter(batch_size=pop, sigma=0.3)]
+    )
+    sched = BanditScheduler.create(*pool, num_active=num_active, reselect="terminated")
+    assert [len(g) for g in sched.groups] == [3, 2, 3, 2, 1]
+    task = Sphere(dim)
+    bound = 5.12 * dim / 2
+    archive = GridArchive.create(jnp.zeros(dim), 6, (-bound, -bound), (bound, bound))
+    archive, _ = archive.add(jnp.zeros((1, dim)), jnp.zeros((1, 2)), task.evaluate(jnp.zeros((1, dim)), None).fitnesses)
+
+    key = jax.random.key(5)
+    state = sched.init(key, archive)
+    # The reference: each member's own (unstacked) state, as init gives it (member i from split(key, P)[i]).
+    member_keys = jax.random.split(key, len(pool))
+    states = [e.init(k, archive) for e, k in zip(pool, member_keys)]
+    successes, candidates = np.zeros(len(pool), np.int64), np.zeros(len(pool), np.int64)
+    selected = list(range(num_active))
+    slot_of = {}  # member -> (group, local index)
+    for g, members in enumerate(sched.groups):
+        for j, m in enumerate(members):
+            slot_of[m] = (g, j)
+
+    def stored(state, m):
+        g, j = slot_of[m]
+        return jax.tree_util.tree_map(lambda x: x[j], state.emitter_states[g])
+
+    def assert_close(a, b):
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+                x, y = jax.random.key_data(x), jax.random.key_data(y)
+            x, y = np.asarray(x), np.asarray(y)
+            if x.dtype.kind == "f":
+                np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+            else:
+                np.testing.assert_array_equal(x, y)
+
+    ask, tell = jax.jit(sched.ask), jax.jit(sched.tell)
+    evaluate = jax.jit(task.evaluate)
+    add = jax.jit(lambda a, g, d, f: a.add(g, d, f))
+    restarts_seen, picked = 0, set()
+    for it in range(20):
+        assert [int(m) for m in state.selected] == selected, it
+        picked |= set(selected)
+        k = jax.random.fold_in(key, it)
+        genotypes = ask(state, archive, k)
+        slot_keys = jax.random.split(k, num_active)
+        expected = jnp.concatenate([pool[m].ask(states[m], archive, slot_keys[s]) for s, m in enumerate(selected)])
+        np.testing.assert_allclose(np.asarray(genotypes), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+        evaluation = evaluate(genotypes, k)
+        new_archive, result = add(archive, genotypes, evaluation.descriptors, evaluation.fitnesses)
+        before = state
+        state = tell(state, archive, genotypes, evaluation.fitnesses, evaluation.descriptors, result)
+        keep = np.zeros(len(pool), bool)
+        for s, m in enumerate(selected):
+            sl = slice(s * pop, (s + 1) * pop)
+            old = states[m]
+            states[m] = pool[m].tell(
+                old, archive, genotypes[sl], evaluation.fitnesses[sl], evaluation.descriptors[sl],
+                jax.tree_util.tree_map(lambda x: x[sl], result),
+            )
+            if hasattr(pool[m], "restarts"):
+                restarted = int(pool[m].restarts(states[m])) > int(pool[m].restarts(old))
+                restarts_seen += restarted
+                keep[m] = not restarted
+            successes[m] += int(np.count_nonzero(np.asarray(result.status[sl])))
+            candidates[m] += pop
+        for m in range(len(pool)):
+            if m in selected:
+                assert_close(stored(state, m), states[m])
+            else:  # not selected: not written at all
+                jax.tree_util.tree_map(
+                    lambda x, y: np.testing.assert_array_equal(
+                        *(jax.random.key_data(v) if jnp.issubdtype(v.dtype, jax.dtypes.prng_key) else v for v in (x, y))
+                    ),
+                    stored(state, m), stored(before, m),
+                )
+        np.testing.assert_array_equal(np.asarray(state.successes).sum(0), successes)
+        np.testing.assert_array_equal(np.asarray(state.candidates).sum(0), candidates)
+        scores = ucb1_scores(jnp.asarray(successes, jnp.int32), jnp.asarray(candidates, jnp.int32), sched.zeta)
+        selected = [int(m) for m in choose(jnp.asarray(keep), scores, num_active)]
+        archive = new_archive
+    assert restarts_seen > 0  # the "terminated" rule was exercised on restarting CMA-ME members
+    assert picked == set(range(len(pool)))  # every member ran, so every lane mapping was exercised
+
+
 # --------------------------------------------------------------------------------------------- #
 # Configuration errors
 # --------------------------------------------------------------------------------------------- #
@@ -354,7 +458,7 @@ def test_map_elites_on_the_arm_with_a_bandit_under_scan():
 
 
 def test_vmap_over_runs_equals_separate_runs():
-    # Several seeds in one program: the switch on a batched index becomes a select; choices stay the same.
+    # Several seeds in one program: the lanes gather with batched indices; choices stay the same.
     sched = BanditScheduler.create(*pool_of(4), num_active=2, zeta=0.5, reselect="all")
     streams = [lambda it, m: (it + 2 * m) % (B + 1), lambda it, m: B if m == 3 else 0]
 
