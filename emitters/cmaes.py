@@ -26,7 +26,10 @@ Design decisions (each one is a choice; the reasons are here, so nobody has to r
   - ``decomposition="cholesky"`` (default): ``A = L``, the lower-triangular Cholesky factor, and
     ``L^{-1}`` in place of ``C^{-1/2}``, as in the Cholesky-CMA-ES of Krause, Arbones & Igel (NeurIPS
     2016), except that ``L`` is recomputed from ``C`` rather than updated by rank-one steps (XLA runs a
-    batched factorisation far faster than ``mu + 1`` sequential rank-one updates).
+    batched factorisation far faster than ``mu + 1`` sequential rank-one updates). ``L^{-1}`` is formed
+    (``state.whiten``) only when ``tell`` whitens every step (negative weights, bounds); otherwise (CMA-ME
+    and CMA-MAE: ``active=False``, no bounds) ``tell`` whitens one vector per iteration by a triangular
+    solve with ``L`` (``D^2`` flops instead of the ``D^3 / 3`` of the inverse), and ``state.whiten`` is None.
   - ``decomposition="eigh"``: [T]'s ``A = B diag(d)`` and the symmetric ``C^{-1/2} = B diag(1/d) B^T``.
 
   Measured on this project's shared 2-core CPU (``benchmarks/cmaes_core.py``, 15 instances x 100-D
@@ -48,8 +51,8 @@ Design decisions (each one is a choice; the reasons are here, so nobody has to r
   symmetric bit for bit), so the Cholesky factorisation reads only its lower triangle.
 
   Per-iteration costs at the CMA-MAE benchmark's size (15 x 100-D x 36, measured with XLA's profiler):
-  without negative weights and bounds ``tell`` whitens only the weighted mean step (a matrix-vector
-  product, not ``C^{-1/2} y`` for every sample) and forms the rank-``mu`` product from the ``mu`` parents
+  without negative weights and bounds ``tell`` whitens only the weighted mean step (one matrix-vector
+  product or triangular solve, not ``C^{-1/2} y`` for every sample) and forms the rank-``mu`` product from the ``mu`` parents
   only; ``ask`` draws ``jax.random.normal``'s numbers bit for bit with an unrolled threefry
   (:func:`_standard_normal`; JAX's CPU lowering is a rolled loop).
 
@@ -158,7 +161,9 @@ class CMAESState:
         factor: ``(D, D)`` ``A`` with ``A A^T = C`` at the last decomposition; samples are
             ``m + sigma A z``. ``eigh``: ``B diag(d)`` (columns: the principal axes, scaled);
             ``cholesky``: the lower-triangular factor ``L``.
-        whiten: ``(D, D)`` the matching ``C^{-1/2}``: ``B diag(1/d) B^T`` (``eigh``) or ``L^{-1}``.
+        whiten: ``(D, D)`` the matching ``C^{-1/2}``: ``B diag(1/d) B^T`` (``eigh``) or ``L^{-1}``; None
+            for a Cholesky factor without negative weights and bounds (``tell`` solves with ``L`` instead:
+            module docstring).
         axis_std: ``(D,)`` ``d``, the square roots of the eigenvalues of ``C`` (``eigh``), or ``diag(L)``
             (``cholesky``), at the last decomposition.
         p_sigma: ``(D,)`` conjugate evolution path.
@@ -230,10 +235,16 @@ def _cholesky(cov):
     with optimal covariance update and storage complexity" (NeurIPS 2016); the factor is recomputed
     from ``C`` (lazily), not updated in place. A failed factorisation (NaN) is left to the caller.
     """
-    lower = jnp.linalg.cholesky(cov, symmetrize_input=False)  # reads the lower triangle (C is kept symmetric)
+    lower, axis_std = _cholesky_factor(cov)
     eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
     inverse = jax.scipy.linalg.solve_triangular(lower, eye, lower=True)
-    return lower, inverse, jnp.diagonal(lower)
+    return lower, inverse, axis_std
+
+
+def _cholesky_factor(cov):
+    """``cov (D, D)`` -> ``(L, diag(L) (D,))``: :func:`_cholesky` without the inverse (``state.whiten`` None)."""
+    lower = jnp.linalg.cholesky(cov, symmetrize_input=False)  # reads the lower triangle (C is kept symmetric)
+    return lower, jnp.diagonal(lower)
 
 
 def _all_finite(x, axis=None):
@@ -245,29 +256,33 @@ def _all_finite(x, axis=None):
 
 
 _DECOMPOSITIONS = {"eigh": _eigh, "cholesky": _cholesky}
+_FACTOR_ONLY = {"cholesky": _cholesky_factor}  # the variants without ``whiten`` (see ``CMAESState.whiten``)
 _LAZY = {}
 
 
-def _lazy_stack_for(method):
+def _lazy_stack_for(method, with_whiten=True):
     """The lazy decomposition of a stack of ``K`` instances, with a batching rule that keeps it lazy.
 
     ``f(due (K,), cov (K, D, D), factor (K, D, D), whiten (K, D, D), axis_std (K, D))`` returns the new
     ``(factor, whiten, axis_std)``: the decomposition of ``cov`` where ``due`` (and where it is finite),
-    the old values elsewhere. The decomposition runs (batched) only when some instance is due.
+    the old values elsewhere. The decomposition runs (batched) only when some instance is due. Without
+    ``whiten`` (``with_whiten=False``, Cholesky only): ``f(due, cov, factor, axis_std) -> (factor, axis_std)``.
     """
-    if method in _LAZY:
-        return _LAZY[method]
-    decompose_one = _DECOMPOSITIONS[method]
+    if (method, with_whiten) in _LAZY:
+        return _LAZY[method, with_whiten]
+    decompose_one = (_DECOMPOSITIONS if with_whiten else _FACTOR_ONLY)[method]
 
     @custom_vmap
-    def lazy_stack(due, cov, factor, whiten, axis_std):
+    def lazy_stack(due, cov, *old):
         def decompose(ops):
             due, cov, old = ops[0], ops[1], ops[2:]
             new = jax.vmap(decompose_one)(cov)
-            ok = due & _all_finite(new[0], axis=(1, 2)) & _all_finite(new[1], axis=(1, 2))
+            ok = due
+            for matrix in new[:-1]:  # factor (and whiten); axis_std is derived from them
+                ok = ok & _all_finite(matrix, axis=(1, 2))
             return tuple(jnp.where(ok.reshape((-1,) + (1,) * (n.ndim - 1)), n, o) for n, o in zip(new, old))
 
-        ops = (due, cov, factor, whiten, axis_std)
+        ops = (due, cov) + old
         return lax.cond(jnp.any(due), decompose, lambda ops: ops[2:], ops)
 
     @lazy_stack.def_vmap
@@ -282,12 +297,18 @@ def _lazy_stack_for(method):
         out = lazy_stack(*flat)
         return tuple(o.reshape((axis_size, -1) + o.shape[1:]) for o in out), (True,) * len(out)
 
-    _LAZY[method] = lazy_stack
+    _LAZY[method, with_whiten] = lazy_stack
     return lazy_stack
 
 
 def _lazy_decompose(method, due, cov, factor, whiten, axis_std):
-    """One instance: ``due ()``, ``cov, factor, whiten (D, D)``, ``axis_std (D,)`` -> new ``(factor, whiten, axis_std)``."""
+    """One instance: ``due ()``, ``cov, factor, whiten (D, D)``, ``axis_std (D,)`` -> new ``(factor, whiten, axis_std)``.
+
+    ``whiten`` None (Cholesky without the inverse factor): only ``factor`` and ``axis_std`` are refreshed.
+    """
+    if whiten is None:
+        factor, axis_std = _lazy_stack_for(method, False)(due[None], cov[None], factor[None], axis_std[None])
+        return factor[0], None, axis_std[0]
     out = _lazy_stack_for(method)(due[None], cov[None], factor[None], whiten[None], axis_std[None])
     return tuple(o[0] for o in out)
 
@@ -479,6 +500,14 @@ class CMAES:
         weights = w_pos / sum_pos + jnp.where(has_neg, scale_neg / jnp.where(has_neg, sum_neg, 1.0), 0.0) * w_neg
         return weights.astype(dt), dict(mueff=mueff, c1=c1, cmu=cmu, c_sigma=c_sigma, d_sigma=d_sigma, c_c=c_c)
 
+    @property
+    def _keeps_whiten(self) -> bool:
+        """Whether the state holds ``whiten``: ``tell`` whitens every step (negative weights, bounds), or the
+        factor is ``eigh``'s. Otherwise (Cholesky, no negative weights, no bounds) ``tell`` whitens one vector
+        per iteration, ``L^{-1} y_w``, by a triangular solve, and ``whiten`` is None."""
+        bounded = self.lower is not None or self.upper is not None
+        return self.decomposition != "cholesky" or self.active or bounded
+
     def _chi_n(self):
         n = self.dim
         return math.sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n * n))  # E||N(0, I)||
@@ -518,7 +547,7 @@ class CMAES:
             sigma=sigma.astype(dt),
             cov=jnp.eye(n, dtype=dt),
             factor=jnp.eye(n, dtype=dt),
-            whiten=jnp.eye(n, dtype=dt),
+            whiten=jnp.eye(n, dtype=dt) if self._keeps_whiten else None,
             axis_std=jnp.ones((n,), dt),
             p_sigma=jnp.zeros((n,), dt),
             p_c=jnp.zeros((n,), dt),
@@ -615,7 +644,7 @@ class CMAES:
         if bounded:
             # Repaired (clipped) samples: limit the Mahalanobis step length (Hansen 2011, see module doc).
             x = samples[order]
-            on_bound = jnp.zeros((P,), bool)
+            on_bound = jnp.zeros((rows,), bool)
             if self.lower is not None:
                 on_bound |= jnp.any(x <= jnp.asarray(self.lower), axis=-1)
             if self.upper is not None:
@@ -626,7 +655,12 @@ class CMAES:
             y, z = y * shrink[:, None], z * shrink[:, None]
             z_norm2 = z_norm2 * shrink**2
             y_w = w_pos @ y
-        z_w = w_pos @ z if need_z else state.whiten @ y_w  # C^{-1/2} y_w
+        if need_z:
+            z_w = w_pos @ z
+        elif state.whiten is None:  # Cholesky: C^{-1/2} y_w as L^{-1} y_w, one triangular solve of one vector
+            z_w = jax.scipy.linalg.solve_triangular(state.factor, y_w, lower=True)
+        else:
+            z_w = state.whiten @ y_w
         mean = state.mean + state.sigma * y_w
 
         g = state.generation + 1
