@@ -71,9 +71,15 @@ def test_cma_emitters_need_a_flat_genotype():
 
 
 def test_cma_me_emitters_run_side_by_side_and_improve_the_archive(tmp_path):
+    """On the arm, whose genotypes are bounded: the samples are clipped (and cma_me_opt's "mu" selection
+    with bounds is traced)."""
     names = ["cma_me_imp", "cma_me_opt", "cma_me_rd"]
-    assert main(["run", *SPHERE, "--batch-size", "24", "--emitter", *names, "--iterations", "6",
+    arm = ["--task", "arm", "--task-option", "num_joints=5", *SPHERE[4:]]
+    assert main(["run", *arm, "--batch-size", "24", "--emitter", *names, "--iterations", "6",
                  "--output-dir", str(tmp_path), "--run-name", "r"]) == 0
+    genotypes = np.load(tmp_path / "r" / "archive.npz")["genotypes"]
+    low, high = make_task("arm", num_joints=5).genotype_bounds
+    assert genotypes.min() >= low and genotypes.max() <= high
     metrics = runner.read_metrics(str(tmp_path / "r"))
     np.testing.assert_array_equal(metrics["iteration"], np.arange(7))
     assert np.all(np.diff(metrics["qd_score"]) >= 0) and metrics["coverage"][-1] > metrics["coverage"][0]
