@@ -78,7 +78,7 @@ from flax import struct
 
 from qd import NEW, NOT_ADDED, AddResult, Archive
 from emitters.base import Emitter, check_positive
-from emitters.cmaes import CMAES, CMAESState, _all_finite, default_population
+from emitters.cmaes import CMAES, CMAESState, default_population
 
 __all__ = [
     "CMAMAEEmitter",
@@ -320,7 +320,11 @@ class CMAMEEmitter(Emitter):
         flat = jnp.linalg.norm(ranked[:, 0] - ranked[:, -1], axis=-1) < 1e-12
         crit = jax.vmap(cma.stop_criteria)(cmas)
         area = cmas.sigma * jnp.max(cmas.axis_std, axis=1) < 1e-11
-        finite = jnp.all(jnp.isfinite(cmas.mean), axis=1) & jnp.isfinite(cmas.sigma) & _all_finite(cmas.cov, axis=(1, 2))
+        # C's diagonal stands for C: with positive weights C' = decay C + (PSD terms), decay >= 0, so an entry
+        # can be non-finite only with a non-finite diagonal (|C_ij| <= sqrt(C_ii C_jj), and inf / NaN steps or
+        # paths reach the diagonal as squares); a read of K * D values, not of the (K, D, D) matrices.
+        diagonal = jnp.diagonal(cmas.cov, axis1=1, axis2=2)
+        finite = jnp.all(jnp.isfinite(cmas.mean), axis=1) & jnp.isfinite(cmas.sigma) & jnp.all(jnp.isfinite(diagonal), axis=1)
         stop = crit["condition_cov"] | area | flat | ~finite
         if self.cmaes_stop:
             stop = stop | jax.vmap(cma.should_stop)(cmas)

@@ -243,7 +243,9 @@ def _cholesky(cov):
 
 def _cholesky_factor(cov):
     """``cov (D, D)`` -> ``(L, diag(L) (D,))``: :func:`_cholesky` without the inverse (``state.whiten`` None)."""
-    lower = jnp.linalg.cholesky(cov, symmetrize_input=False)  # reads the lower triangle (C is kept symmetric)
+    # Of C^T, which is C (tell keeps C exactly symmetric): LAPACK reads column-major operands, and C^T's
+    # column-major layout is C's row-major one, so XLA passes C without a transposing copy.
+    lower = jnp.linalg.cholesky(cov.T, symmetrize_input=False)
     return lower, jnp.diagonal(lower)
 
 
@@ -253,6 +255,15 @@ def _all_finite(x, axis=None):
     (XLA:CPU reduces a boolean ``all`` over a ``(K, D, D)`` array about 3x slower than a float sum.)
     """
     return jnp.isfinite(jnp.sum(x * jnp.zeros((), x.dtype), axis=axis))
+
+
+def _materialised(*scalars):
+    """The scalars as the output of one reduction (``x + 0``, a sum over a pair): XLA does not fuse a reduction
+    into its consumers, so a fused pass over a ``(D, D)`` matrix reads them instead of recomputing their
+    whole chain of operations for every entry (``lax.optimization_barrier`` is removed before fusion on CPU)."""
+    stacked = jnp.stack(scalars, axis=-1)
+    out = jnp.sum(jnp.stack([stacked, jnp.zeros_like(stacked)], axis=-1), axis=-1)
+    return tuple(out[..., i] for i in range(len(scalars)))
 
 
 _DECOMPOSITIONS = {"eigh": _eigh, "cholesky": _cholesky}
@@ -658,7 +669,11 @@ class CMAES:
         if need_z:
             z_w = w_pos @ z
         elif state.whiten is None:  # Cholesky: C^{-1/2} y_w as L^{-1} y_w, one triangular solve of one vector
-            z_w = jax.scipy.linalg.solve_triangular(state.factor, y_w, lower=True)
+            # As the transposed solve with L^T: LAPACK reads column-major operands, and L^T's column-major
+            # layout is L's row-major one, so XLA passes the factor without a transposing copy.
+            z_w = lax.linalg.triangular_solve(
+                state.factor.T, y_w[:, None], left_side=True, lower=False, transpose_a=True
+            )[:, 0]
         else:
             z_w = state.whiten @ y_w
         mean = state.mean + state.sigma * y_w
@@ -677,10 +692,13 @@ class CMAES:
         else:
             w_circ = weights
         rank_mu = (y * w_circ[:, None]).T @ y
-        # Symmetrised here, on the product, rather than on the sum: the other terms are symmetric bit for
-        # bit, so C stays exactly symmetric without a transposed pass over the whole update.
-        rank_mu = 0.5 * (rank_mu + rank_mu.T)
-        cov = (1.0 + c1 * delta_h - c1 - cmu * jnp.sum(weights)) * state.cov + c1 * jnp.outer(p_c, p_c) + cmu * rank_mu
+        # The product is symmetrised (``(cmu / 2) (R + R^T)``), not the sum: the other terms are symmetric bit
+        # for bit, so C stays exactly symmetric.
+        decay = 1.0 + c1 * delta_h - c1 - cmu * jnp.sum(weights)
+        # The scalars computed once, before the one fused pass over C's entries (without the barrier XLA
+        # recomputes their whole chain for every entry).
+        decay, c1_, cmu_half = _materialised(decay, c1, 0.5 * cmu)
+        cov = decay * state.cov + c1_ * jnp.outer(p_c, p_c) + cmu_half * (rank_mu + rank_mu.T)
         sigma = state.sigma * jnp.exp((c_sigma / d_sigma) * (ps_norm / chi_n - 1.0))
 
         gap = jnp.maximum(1.0, self.lazy_gap / (n * (c1 + cmu)))
