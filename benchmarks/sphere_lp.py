@@ -31,20 +31,24 @@ state: each library first runs the configuration briefly, untimed, so that qd-ja
 pyribs' numba kernels are compiled; those one-off costs are ``compile_s`` and ``ribs_..._warmup_s``).
 ``OPENBLAS_NUM_THREADS=1`` for both libraries (set before NumPy / JAX load).
 
-Measured on this project's shared 2-core CPU (qd-jax 2 seeds, pyribs 1-2 seeds; QD-score / coverage / wall
-s): MAP-Elites 41.6 / 50.7% / 9.9 s vs pyribs 41.7 / 50.9% / 25.2 s; iso+line 49.3 / 60.7% / 5.4 s vs
-49.1 / 60.4% / 18.6 s; CMA-ME 46.4 / 57.0% / 14.8 s vs 45.7 / 55.9% / 43.2 s; CMA-MAE 69.0-69.2 / 90.0% /
-15.0 s vs 62.8-63.2 / 80.7% / 94.0 s. The CMA-MAE gap is pyribs' CMA-ES, not the CMA-MAE rules: pyribs
-0.12's ``CMAEvolutionStrategy._calc_cov_update`` multiplies the rank-one term ``c1 p_c p_c^T`` by ``c1``
-a second time (so it almost vanishes at 100-D); with that term scaled once, as in Hansen's tutorial and
-our core, pyribs' CMA-MAE reaches 68.5 / 89.0% (seed 0; no restart in either library in 10,000
-iterations). Multi-Emitter MAP-Elites: 53.8 (53.2-54.3) / 66.0% / 91.1 s vs pyribs 55.3 / 68.1% / 43.5 s
-(seed 0; seed 1: 50.9 / 61.6% / 32.3 s, so the seeds overlap), between CMA-ME and CMA-MAE. It is the one
-configuration where qd-jax is slower (about 9 ms per iteration): ``BanditScheduler`` runs its 15 active
-slots one after the other, each a one-instance CMA-ES ask / tell behind a ``lax.switch`` over the 4
-member configurations, instead of one vmapped update of 15 instances (``cma_me_imp``, 1.5 ms), and it
-compiles for 5-7 minutes (``compile_s`` 437 s on the loaded CPU; a pool of 15 ``2imp`` members alone, 15
-active: 105 s, 10 ms per iteration).
+Measured on this project's shared 2-core CPU, one run of the whole benchmark (qd-jax 2 seeds, pyribs seed
+0; QD-score / coverage / steady-state wall s): MAP-Elites 41.6 / 50.7% / 3.7 s vs pyribs 42.0 / 51.3% / 13.9
+s; iso+line 49.3 / 60.7% / 4.2 s vs 49.1 / 60.4% / 15.0 s; CMA-ME 46.0 / 56.3% / 9.2 s vs 45.7 / 55.9% /
+56.9 s; CMA-MAE 69.5 (69.2-69.8) / 90.5% / 12.7 s vs 62.8 / 80.5% / 90.3 s (7.1x; the CPU is shared and
+walls move by up to 50%: a CMA-MAE-only run with 3 seeds gave 8.5 s vs 89.5 s, 10.5x); Multi-Emitter
+MAP-Elites 55.0 (54.0-56.0) / 67.7% / 27.5 s vs 55.3 / 68.1% / 19.1 s (pyribs seed 1, another run: 50.9 /
+61.6%). The paper's ordering holds: CMA-MAE well ahead, then the bandit, iso+line ahead of Gaussian.
+
+The CMA-MAE gap is pyribs' CMA-ES, not the CMA-MAE rules: pyribs 0.12's
+``CMAEvolutionStrategy._calc_cov_update`` multiplies the rank-one term ``c1 p_c p_c^T`` by ``c1`` a second
+time (so it almost vanishes at 100-D); with that term scaled once, as in Hansen's tutorial and our core,
+pyribs' CMA-MAE reaches 68.5 / 89.0% (seed 0; no restart in either library in 10,000 iterations).
+
+Multi-Emitter MAP-Elites is the one configuration where qd-jax is slower than pyribs (about 2.7 ms per
+iteration, compile about 40 s): ``emitters.BanditScheduler`` runs each member configuration vmapped over
+``min(15, 15)`` lanes, so 45 one-instance CMA-ES updates for the ~11 CMA members that run, where pyribs
+updates only those (the three CMA-ME configurations differ only in static ranking rules; making those
+dynamic would let the 45 members share one group of 15 lanes).
 
 Usage: ``python benchmarks/sphere_lp.py [--iterations 10000] [--seeds 2] [--compare] [--ribs-seeds 1]
 [--algorithms cma_mae,...]``. pyribs runs in a subprocess of the Python named by ``$RIBS_PYTHON`` (default:
@@ -94,7 +98,7 @@ def bench_qd(name: str, iterations: int, seeds: int):
         ), grid())
     else:
         # me_map_elites: 60 pool members of one CMA-ES instance (or one batch of 36) each; members of one
-        # configuration compare equal, so the scheduler traces 4 branches per active slot.
+        # configuration compare equal, so the scheduler traces 4 configurations, each vmapped over its lanes.
         one = dict(genotype_dim=DIM, num_instances=1, population=POP, sigma0=0.5)
         pool = lambda: (
             [OptimizingEmitter(**one, selection_rule="filter", restart_rule="no_improvement")] * INSTANCES
