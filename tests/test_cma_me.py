@@ -422,3 +422,20 @@ def test_cma_mae_reports_the_result_archive_and_ask_tell_is_the_loop():
     _assert_same_state(state, scanned)
     with pytest.raises(ValueError, match="d ="):
         algo.init(opt, GridArchive.create(jnp.zeros(6), 4, (0, 0, 0), (1, 1, 1)), init, jax.random.key(1))
+
+
+def test_rank_order_without_a_sort_is_the_lexsort_permutation():
+    """rank_order counts pairwise comparisons for P <= 256 (no sort on CPU); it must give exactly
+    ``flip(lexsort)``'s permutation, ties (incl. -0 == 0), NaN (ranked as the largest, as JAX's sort) and
+    +-inf included, for one key and for two."""
+    rng = np.random.default_rng(0)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 1.0, 2.0], np.float32)
+    for P in (1, 2, 7, 36, 256):
+        for _ in range(3):
+            value = rng.choice(special, size=(4, P)) if P > 1 else rng.normal(size=(4, P)).astype(np.float32)
+            value = np.where(rng.random((4, P)) < 0.5, rng.normal(size=(4, P)).astype(np.float32), value)
+            status = rng.integers(0, 3, size=(4, P)).astype(np.float32)
+            for keys in ((value,), (status, value)):
+                want = jnp.flip(jnp.lexsort(tuple(reversed([jnp.asarray(k) for k in keys])), axis=-1), axis=-1)
+                got = jax.jit(rank_order)(tuple(jnp.asarray(k) for k in keys))
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
