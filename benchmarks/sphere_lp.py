@@ -32,20 +32,21 @@ pyribs' numba kernels are compiled; those one-off costs are ``compile_s`` and ``
 ``OPENBLAS_NUM_THREADS=1`` for both libraries (set before NumPy / JAX load).
 
 Measured on this project's shared 2-core CPU, one run of the whole benchmark (qd-jax 2 seeds, pyribs seed
-0; QD-score / coverage / steady-state wall s): MAP-Elites 41.6 / 50.7% / 3.7 s vs pyribs 42.0 / 51.3% / 13.9
-s; iso+line 49.3 / 60.7% / 4.2 s vs 49.1 / 60.4% / 15.0 s; CMA-ME 46.0 / 56.3% / 9.2 s vs 45.7 / 55.9% /
-56.9 s; CMA-MAE 69.5 (69.2-69.8) / 90.5% / 12.7 s vs 62.8 / 80.5% / 90.3 s (7.1x; the CPU is shared and
-walls move by up to 50%: a CMA-MAE-only run with 3 seeds gave 8.5 s vs 89.5 s, 10.5x); Multi-Emitter
-MAP-Elites 55.0 (54.0-56.0) / 67.7% / 27.5 s vs 55.3 / 68.1% / 19.1 s (pyribs seed 1, another run: 50.9 /
-61.6%). The paper's ordering holds: CMA-MAE well ahead, then the bandit, iso+line ahead of Gaussian.
+0; QD-score / coverage / steady-state wall s): MAP-Elites 41.6 / 50.7% / 2.9 s vs pyribs 42.0 / 51.3% / 10.6
+s; iso+line 49.3 / 60.7% / 3.3 s vs 49.1 / 60.4% / 11.9 s; CMA-ME 46.0 / 56.3% / 7.3 s vs 45.7 / 55.9% /
+36.2 s; CMA-MAE 69.5 (69.2-69.8) / 90.5% / 9.0 s vs 62.8 / 80.5% / 99.7 s (11.0x; the CPU is shared and
+walls move: an earlier full run gave 12.7 s vs 90.3 s, 7.1x, and a CMA-MAE-only run with 3 seeds 8.5 s vs
+89.5 s, 10.5x); Multi-Emitter MAP-Elites 55.0 (54.0-56.0) / 67.7% / 31.3 s vs 55.3 / 68.1% / 19.5 s
+(pyribs seed 1, another run: 50.9 / 61.6%). The paper's ordering holds: CMA-MAE well ahead, then the bandit,
+iso+line ahead of Gaussian.
 
 The CMA-MAE gap is pyribs' CMA-ES, not the CMA-MAE rules: pyribs 0.12's
 ``CMAEvolutionStrategy._calc_cov_update`` multiplies the rank-one term ``c1 p_c p_c^T`` by ``c1`` a second
 time (so it almost vanishes at 100-D); with that term scaled once, as in Hansen's tutorial and our core,
 pyribs' CMA-MAE reaches 68.5 / 89.0% (seed 0; no restart in either library in 10,000 iterations).
 
-Multi-Emitter MAP-Elites is the one configuration where qd-jax is slower than pyribs (about 2.7 ms per
-iteration, compile about 40 s): ``emitters.BanditScheduler`` runs each member configuration vmapped over
+Multi-Emitter MAP-Elites is the one configuration where qd-jax is slower than pyribs (about 3 ms per
+iteration, compile about 45 s): ``emitters.BanditScheduler`` runs each member configuration vmapped over
 ``min(15, 15)`` lanes, so 45 one-instance CMA-ES updates for the ~11 CMA members that run, where pyribs
 updates only those (the three CMA-ME configurations differ only in static ranking rules; making those
 dynamic would let the 45 members share one group of 15 lanes).
