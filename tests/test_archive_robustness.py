@@ -1,5 +1,6 @@
 """Archives against float32 edge cases, non-finite input, and saved files that describe themselves."""
 
+import json
 import os
 from fractions import Fraction
 
@@ -229,6 +230,11 @@ def test_load_archive_needs_only_the_file(tmp_path, make):
     loaded = load_archive(path)
     assert_same(archive, loaded)
     assert read_archive_metadata(path) == {"task": "x", "descriptor_names": ["a", "b"]}
+    # The description is strict JSON (an unbounded archive's -inf bounds as "-inf", not -Infinity).
+    def no_constant(name):
+        raise AssertionError(f"non-standard JSON constant {name} in the archive description")
+
+    json.loads(str(np.load(path)["__archive__"]), parse_constant=no_constant)
     # The loaded archive keeps working, with the same results as the original.
     key = jax.random.key(1)
     x = jnp.full((2, archive.descriptor_dim), 0.5, jnp.float32) + (archive.lower[0] if np.isfinite(archive.lower[0]) else 0.0)

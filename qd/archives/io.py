@@ -91,16 +91,42 @@ def _rebuild(specs: List[Dict[str, Any]], arrays: List[np.ndarray]) -> Any:
     return finish(root)
 
 
+_NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with its non-finite floats as the strings ``"inf"`` / ``"-inf"`` / ``"nan"`` (strict JSON
+    has no infinities: an unbounded archive's ``-inf`` bounds would otherwise be written ``-Infinity``)."""
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _from_strict_json(value: Any) -> Any:
+    """Inverse of :func:`_strict_json` (files written before it hold ``-Infinity``, which ``json`` reads too)."""
+    if isinstance(value, dict):
+        return {k: _from_strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_strict_json(v) for v in value]
+    return _NON_FINITE.get(value, value) if isinstance(value, str) else value
+
+
 def describe(archive: Archive) -> str:
-    """The JSON description stored under ``__archive__`` in an archive's saved form."""
+    """The JSON description stored under ``__archive__`` in an archive's saved form (strict JSON: non-finite
+    numbers of the configuration, e.g. an unbounded archive's bounds, are the strings ``"inf"`` / ``"-inf"``)."""
     return json.dumps(
-        {
+        _strict_json({
             "format": FORMAT,
             "version": VERSION,
             "config": archive.config(),
             "genotypes": _leaf_specs(archive.genotypes),
             "extras": _leaf_specs(archive.extras),
-        }
+        }),
+        allow_nan=False,
     )
 
 
@@ -153,6 +179,8 @@ def _description(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
         raise ValueError(f"{path}: not a qd-jax archive (unknown format)")
     if description.get("version", 0) > VERSION:
         raise ValueError(f"{path}: archive format version {description['version']} is newer than this qd-jax reads ({VERSION})")
+    if isinstance(description.get("config"), dict):
+        description["config"] = _from_strict_json(description["config"])
     return description
 
 
