@@ -12,8 +12,8 @@ arrays of :meth:`qd.Archive.to_dict` it holds:
 
 So :func:`load_archive` rebuilds a grid, CVT, unstructured, DNS or threshold (CMA-MAE's
 :class:`qd.archives.ThresholdGridArchive` / :class:`qd.archives.ThresholdCVTArchive`: their ``thresholds``
-array beside the storage, ``learning_rate`` and ``threshold_min`` in the configuration, ``-inf`` as the
-string ``"-inf"``) archive from the file alone: no task, no config, no seed.
+array beside the storage, ``learning_rate`` and ``threshold_min`` in the configuration) archive from the
+file alone: no task, no config, no seed.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
     from qd.archives.cvt import CVTArchive
     from qd.archives.dns import DominatedNoveltyArchive
     from qd.archives.grid import GridArchive
-    from qd.archives.threshold import decode_threshold_min, with_thresholds
+    from qd.archives.threshold import with_thresholds
     from qd.archives.unstructured import UnstructuredArchive
 
     config = description["config"]
@@ -287,7 +287,7 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
     if archive.capacity != config["capacity"]:
         raise ValueError(f"capacity {archive.capacity} rebuilt, {config['capacity']} saved")
     if threshold:
-        archive = with_thresholds(archive, config["learning_rate"], decode_threshold_min(config["threshold_min"]))
+        archive = with_thresholds(archive, config["learning_rate"], config["threshold_min"])
     if genotype_template is None:  # the rebuilt structure: put the stored arrays in directly
         archive = archive.replace(genotypes=jax.tree_util.tree_map(jnp.asarray, genotypes))
         if extras is not None and extras_template is None:

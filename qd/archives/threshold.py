@@ -44,10 +44,10 @@ float32`` (a pytree leaf), and the static ``learning_rate`` and ``threshold_min`
 untouched (same state layout, same behaviour).
 
 Saving. :func:`qd.save_archive` / :meth:`to_dict` store a threshold archive like its plain kind plus the
-array ``thresholds (C,) float32``; :meth:`config` adds ``learning_rate`` (a float) and ``threshold_min``
-(a float, or the string ``"-inf"``: strict JSON has no infinities). :func:`qd.load_archive` rebuilds the
-same kind, bit for bit (thresholds, elites, a CVT's centroids), so the loaded archive's next ``add`` is the
-original's. :func:`qd.archives.elite_table` and :meth:`to_csv` add a ``threshold`` column (each elite's
+array ``thresholds (C,) float32``; :meth:`config` adds ``learning_rate`` and ``threshold_min`` (floats;
+the saved description writes ``-inf`` as the string ``"-inf"``, as every non-finite configuration number).
+:func:`qd.load_archive` rebuilds the same kind, bit for bit (thresholds, elites, a CVT's centroids), so the
+loaded archive's next ``add`` is the original's. :func:`qd.archives.elite_table` and :meth:`to_csv` add a ``threshold`` column (each elite's
 cell threshold) after ``fitness``.
 """
 
@@ -71,8 +71,6 @@ __all__ = [
     "ThresholdCVTArchive",
     "ThresholdGridArchive",
     "check_cma_mae_settings",
-    "decode_threshold_min",
-    "encode_threshold_min",
     "with_thresholds",
 ]
 
@@ -97,45 +95,6 @@ def check_cma_mae_settings(learning_rate, threshold_min) -> Tuple[float, float]:
     if tmin == -math.inf and lr != 1.0:
         raise ValueError("threshold_min can only be -inf when learning_rate is 1 (CMA-ME's archive)")
     return lr, tmin
-
-
-def encode_threshold_min(threshold_min: float):
-    """``threshold_min`` for a JSON configuration: the float itself, or the string ``"-inf"``.
-
-    :func:`decode_threshold_min` (or ``float``) reads it back.
-    """
-    return "-inf" if threshold_min == -math.inf else float(threshold_min)
-
-
-def decode_threshold_min(value) -> float:
-    """The ``threshold_min`` of a saved configuration (:func:`encode_threshold_min`).
-
-    Raises:
-        ValueError: ``value`` is neither a number nor ``"-inf"``.
-    """
-    if isinstance(value, str) and value != "-inf" or isinstance(value, bool):
-        raise ValueError(f"threshold_min must be a number or '-inf'; got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"threshold_min must be a number or '-inf'; got {value!r}") from None
-
-
-def _threshold_config(archive, plain: dict) -> dict:
-    return {**plain, "learning_rate": float(archive.learning_rate),
-            "threshold_min": encode_threshold_min(archive.threshold_min)}
-
-
-def _threshold_to_dict(archive, plain: dict) -> dict:
-    return {**plain, "thresholds": np.asarray(archive.thresholds, np.float32)}
-
-
-def _threshold_from_dict(archive, restored, data):
-    """``restored`` (the plain storage loaded) with ``thresholds`` from ``data``."""
-    thresholds = data.get("thresholds")
-    if thresholds is None or np.shape(thresholds) != (archive.capacity,):
-        raise ValueError(f"archive data has no array 'thresholds' of shape ({archive.capacity},)")
-    return restored.replace(thresholds=jnp.asarray(thresholds, jnp.float32))
 
 
 def _threshold_add(archive, genotypes, descriptors, fitnesses, extras):
@@ -202,8 +161,37 @@ _ADD_DOC = """Insert a batch: a candidate enters its cell when its fitness beats
         """
 
 
+class _ThresholdMethods:
+    """What both threshold archives add to their plain kind (a mixin before it in the bases, no fields)."""
+
+    def add(self, genotypes, descriptors, fitnesses, extras=None):
+        return _threshold_add(self, genotypes, descriptors, fitnesses, extras)
+
+    add.__doc__ = _ADD_DOC
+
+    def config(self) -> dict:
+        """The plain kind's configuration plus ``learning_rate`` and ``threshold_min`` (floats)."""
+        return {**super().config(), "learning_rate": float(self.learning_rate), "threshold_min": float(self.threshold_min)}
+
+    def to_dict(self) -> dict:
+        """The plain kind's :meth:`to_dict` plus ``thresholds (C,) float32``."""
+        return {**super().to_dict(), "thresholds": np.asarray(self.thresholds, np.float32)}
+
+    def replace_storage_from_dict(self, data: dict):
+        """Inverse of :meth:`to_dict` (thresholds included).
+
+        Raises:
+            ValueError: a key is missing or an array has the wrong shape.
+        """
+        restored = super().replace_storage_from_dict(data)
+        thresholds = data.get("thresholds")
+        if thresholds is None or np.shape(thresholds) != (self.capacity,):
+            raise ValueError(f"archive data has no array 'thresholds' of shape ({self.capacity},)")
+        return restored.replace(thresholds=jnp.asarray(thresholds, jnp.float32))
+
+
 @struct.dataclass
-class ThresholdGridArchive(GridArchive):
+class ThresholdGridArchive(_ThresholdMethods, GridArchive):
     """A :class:`qd.GridArchive` with CMA-MAE's per-cell thresholds (:mod:`qd.archives.threshold`).
 
     Create it with :meth:`create` (the grid's arguments plus ``learning_rate`` and ``threshold_min``) or
@@ -228,30 +216,9 @@ class ThresholdGridArchive(GridArchive):
         """
         return with_thresholds(GridArchive.create(*args, **kwargs), learning_rate, threshold_min)
 
-    def add(self, genotypes, descriptors, fitnesses, extras=None):
-        return _threshold_add(self, genotypes, descriptors, fitnesses, extras)
-
-    add.__doc__ = _ADD_DOC
-
-    def config(self) -> dict:
-        """The plain kind's configuration plus ``learning_rate`` and ``threshold_min`` (``"-inf"`` or a float)."""
-        return _threshold_config(self, super().config())
-
-    def to_dict(self) -> dict:
-        """The plain kind's :meth:`to_dict` plus ``thresholds (C,) float32``."""
-        return _threshold_to_dict(self, super().to_dict())
-
-    def replace_storage_from_dict(self, data: dict):
-        """Inverse of :meth:`to_dict` (thresholds included).
-
-        Raises:
-            ValueError: a key is missing or an array has the wrong shape.
-        """
-        return _threshold_from_dict(self, super().replace_storage_from_dict(data), data)
-
 
 @struct.dataclass
-class ThresholdCVTArchive(CVTArchive):
+class ThresholdCVTArchive(_ThresholdMethods, CVTArchive):
     """A :class:`qd.CVTArchive` with CMA-MAE's per-cell thresholds (:mod:`qd.archives.threshold`).
 
     Attributes: as :class:`ThresholdGridArchive`.
@@ -270,27 +237,6 @@ class ThresholdCVTArchive(CVTArchive):
             ValueError: as :meth:`qd.CVTArchive.create` and :func:`check_cma_mae_settings`.
         """
         return with_thresholds(CVTArchive.create(*args, **kwargs), learning_rate, threshold_min)
-
-    def add(self, genotypes, descriptors, fitnesses, extras=None):
-        return _threshold_add(self, genotypes, descriptors, fitnesses, extras)
-
-    add.__doc__ = _ADD_DOC
-
-    def config(self) -> dict:
-        """The plain kind's configuration plus ``learning_rate`` and ``threshold_min`` (``"-inf"`` or a float)."""
-        return _threshold_config(self, super().config())
-
-    def to_dict(self) -> dict:
-        """The plain kind's :meth:`to_dict` plus ``thresholds (C,) float32``."""
-        return _threshold_to_dict(self, super().to_dict())
-
-    def replace_storage_from_dict(self, data: dict):
-        """Inverse of :meth:`to_dict` (thresholds included).
-
-        Raises:
-            ValueError: a key is missing or an array has the wrong shape.
-        """
-        return _threshold_from_dict(self, super().replace_storage_from_dict(data), data)
 
 
 def with_thresholds(archive: CellArchive, learning_rate: float, threshold_min: float):
