@@ -11,6 +11,7 @@ from qd.archives.base import (
     sample,
 )
 from qd.archives.cell import CellArchive
+from qd.archives.container import UnstructuredContainer, container_size_control
 from qd.archives.cvt import CVTArchive, cvt_centroids
 from qd.archives.dns import DominatedNoveltyArchive
 from qd.archives.grid import GridArchive, cell_edges
@@ -31,6 +32,7 @@ __all__ = [
     "NOT_ADDED",
     "add",
     "cell_edges",
+    "container_size_control",
     "cvt_centroids",
     "elite_table",
     "export_csv",
@@ -42,4 +44,5 @@ __all__ = [
     "ThresholdGridArchive",
     "with_thresholds",
     "UnstructuredArchive",
+    "UnstructuredContainer",
 ]

@@ -10,7 +10,7 @@ arrays of :meth:`qd.Archive.to_dict` it holds:
 - ``__metadata__``: JSON given by the caller of :func:`save_archive` (e.g. the task and its descriptor
   names), read back with :func:`read_archive_metadata`.
 
-So :func:`load_archive` rebuilds a grid, CVT, unstructured, DNS or threshold (CMA-MAE's
+So :func:`load_archive` rebuilds a grid, CVT, unstructured, AURORA container, DNS or threshold (CMA-MAE's
 :class:`qd.archives.ThresholdGridArchive` / :class:`qd.archives.ThresholdCVTArchive`: their ``thresholds``
 array beside the storage, ``learning_rate`` and ``threshold_min`` in the configuration) archive from the
 file alone: no task, no config, no seed.
@@ -212,9 +212,10 @@ def load_archive(path: str, genotype_template: Any = None, extras_template: Any 
 
     Returns:
         A :class:`qd.GridArchive`, :class:`qd.CVTArchive`, :class:`qd.UnstructuredArchive`,
-        :class:`qd.DominatedNoveltyArchive`, :class:`qd.archives.ThresholdGridArchive` or
-        :class:`qd.archives.ThresholdCVTArchive` equal to the saved one (same configuration, contents and,
-        for the unstructured archive, PRNG key and counters; for a threshold archive, its thresholds).
+        :class:`qd.DominatedNoveltyArchive`, :class:`qd.archives.UnstructuredContainer`,
+        :class:`qd.archives.ThresholdGridArchive` or :class:`qd.archives.ThresholdCVTArchive` equal to the
+        saved one (same configuration, contents and, for the unstructured archive, PRNG key and counters;
+        for AURORA's container, ``l`` and counters; for a threshold archive, its thresholds).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -251,6 +252,7 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
     from qd.archives.grid import GridArchive
     from qd.archives.threshold import with_thresholds
     from qd.archives.unstructured import UnstructuredArchive
+    from qd.archives.container import UnstructuredContainer
 
     config = description["config"]
     genotypes = _stored_tree(description["genotypes"], arrays, "genotypes")
@@ -281,6 +283,13 @@ def _build(description, arrays, genotype_template, extras_template) -> Archive:
             g_template, config["capacity"], config["descriptor_dim"],
             lower=lower if bounded else None, upper=upper if bounded else None,
             k=config["k"], extras_template=e_template, qd_offset=offset,
+        )
+    elif kind == "UnstructuredContainer":  # AURORA's container: l and counters come with the storage
+        bounded = np.isfinite(lower).all() and np.isfinite(upper).all()
+        archive = UnstructuredContainer.create(
+            g_template, config["capacity"], config["descriptor_dim"],
+            lower=lower if bounded else None, upper=upper if bounded else None,
+            extras_template=e_template, qd_offset=offset,
         )
     else:
         raise ValueError(f"unknown archive kind {kind!r}")
