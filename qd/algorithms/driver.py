@@ -11,6 +11,9 @@ dimensions; genotypes are pytrees of arrays with that leading axis::
     archive(S) -> Archive                                        # the archive of record (QD metrics)
     tell_initial(S, genotypes, evaluation, key) -> S             # optional: take an initial batch of any N,
                                                                  #   in a program of its own (default: tell)
+    evaluation_descriptor_dim(S) -> int or None                  # optional: the d of evaluate's descriptors
+                                                                 #   (default the archive's; None: any, for
+                                                                 #   learned spaces that replace them)
     metrics(S) -> {name: scalar}                                 # optional: the algorithm's own metrics
 
 :class:`Driver` composes ``ask -> evaluate -> tell -> metrics`` and owns everything around it, once for
@@ -219,9 +222,15 @@ class Driver:
     # ------------------------------------------------------------------------------------------ #
     # The step, as data
     # ------------------------------------------------------------------------------------------ #
+    def _descriptor_dim(self, algo: Any) -> Optional[int]:
+        """The ``d`` expected of ``evaluate``'s descriptors: the archive's, or what the algorithm's optional
+        ``evaluation_descriptor_dim(S)`` says (None: any; learned descriptor spaces replace the task's)."""
+        expected = getattr(self.algorithm, "evaluation_descriptor_dim", None)
+        return self.algorithm.archive(algo).descriptor_dim if expected is None else expected(algo)
+
     def _evaluate(self, genotypes: Any, key: jax.Array, algo: Any) -> Evaluation:
         """``evaluate`` with its output checked against the batch and the archive's ``d`` (at trace time)."""
-        d = self.algorithm.archive(algo).descriptor_dim
+        d = self._descriptor_dim(algo)
         return checked_evaluation(self.evaluate(genotypes, key), _leading(genotypes), d, self._source)
 
     def _tell_initial(self, algo, genotypes, evaluation, key):
@@ -317,10 +326,11 @@ class Driver:
         def shapes(key, args, kwargs):
             algo, genotypes = self.algorithm.init(key, *args, **kwargs)
             proposal, _ = self.algorithm.ask(algo, key)
-            return genotypes, proposal, jnp.zeros((self.algorithm.archive(algo).descriptor_dim,))
+            d = self._descriptor_dim(algo)
+            return genotypes, proposal, None if d is None else jnp.zeros((d,))
 
         genotypes, proposal, d = jax.eval_shape(shapes, key, tuple(args), kwargs)
-        return batch_size(genotypes, where, name), _same_shapes(genotypes, proposal), int(d.shape[0])
+        return batch_size(genotypes, where, name), _same_shapes(genotypes, proposal), None if d is None else int(d.shape[0])
 
     def _lazy(self, lazy: Optional[bool], matches: bool, where: str) -> bool:
         if lazy and not matches:
@@ -492,8 +502,7 @@ class Driver:
         check_not_consumed(state, where, _CALLS)
         n = batch_size(genotypes, where, "genotypes")
         evaluation = fitnesses if descriptors is None else Evaluation(fitnesses, descriptors, extras)
-        d = self.algorithm.archive(state.algo).descriptor_dim
-        evaluation = checked_evaluation(evaluation, n, d, f"{where}: the scores given")
+        evaluation = checked_evaluation(evaluation, n, self._descriptor_dim(state.algo), f"{where}: the scores given")
         return self._tell(state, genotypes, evaluation)
 
     # ------------------------------------------------------------------------------------------ #
