@@ -62,7 +62,7 @@ from flax import struct
 from qd.tasks.base import Evaluation
 from qd.tasks.brax import env as env_lib
 from qd.tasks.brax.policy import MLPPolicy, check_policy_config, init_policies
-from qd.tasks.brax.rollout import RolloutStats, batched_rollout, rollout, trajectory
+from qd.tasks.brax.rollout import RolloutStats, batched_rollout, rollout, sample_times, trajectory
 from qd.xla_options import fast_compile_options
 
 # Default physics backend, measured with ``benchmarks/brax_backends.py`` (walker2d_uni, batch 128,
@@ -129,6 +129,13 @@ class BraxTask:
         batch_invariant: roll candidates out one after the other, so scores do not depend on the batch
             (module docstring: what it guarantees and costs).
         backend: Brax physics backend name (informational; the env was built with it).
+        trajectory_samples: ``S``; when positive, ``evaluate`` adds ``extras["trajectory"]``, ``(B, S, 3)
+            float32``: the torso's (root body, link 0) world x, y, z in metres at the ``S`` steps of
+            :func:`~qd.tasks.brax.rollout.sample_times` (``ceil(linspace(0, T - 1, S + 1)[1:])``, read from
+            the state ``s_t`` the action is taken in, as the descriptors: with ``S = 1`` the state the
+            ``final_xy`` descriptor reads); an episode that ended earlier repeats its last valid state. Only an
+            ``(S, 3)`` buffer per candidate is carried by the rollout; 0 (the default): no extras, the same
+            program as without the option.
     """
 
     name: str = struct.field(pytree_node=False)
@@ -144,6 +151,20 @@ class BraxTask:
     stochastic_reset: bool = struct.field(pytree_node=False, default=False)
     backend: str = struct.field(pytree_node=False, default=DEFAULT_BACKEND)
     batch_invariant: bool = struct.field(pytree_node=False, default=False)
+    trajectory_samples: int = struct.field(pytree_node=False, default=0)
+
+    def __post_init__(self):
+        s = self.trajectory_samples
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"trajectory_samples must be a non-negative integer; got {s!r}")
+
+    def with_trajectory_samples(self, samples: int) -> "BraxTask":
+        """A copy of this task whose ``evaluate`` records ``samples`` torso positions per episode (0: none).
+
+        Raises:
+            ValueError: ``samples`` is not a non-negative integer.
+        """
+        return self.replace(trajectory_samples=samples)
 
     # ------------------------------------------------------------------------------------------ #
     @property
@@ -259,6 +280,12 @@ class BraxTask:
     def _reduction(self) -> str:
         return "mean" if self.descriptor_kind == "feet_contact" else "last"
 
+    def _sampling(self) -> Dict[str, Any]:
+        """The rollout's sample arguments (none when ``trajectory_samples`` is 0)."""
+        if not self.trajectory_samples:
+            return {}
+        return dict(sample_fn=torso_xyz, sample_times=sample_times(self.episode_length, self.trajectory_samples))
+
     def episode_stats(self, genotype: Any, key: Optional[jax.Array] = None) -> RolloutStats:
         """One policy's episode alone (no batch axis on ``genotype``): fitness ``()``, descriptor ``(d,)``,
         steps ``()``. The start is the fixed state, or ``env.reset(key)`` with ``stochastic_reset``.
@@ -277,6 +304,7 @@ class BraxTask:
             self.step_reward,
             self.state_descriptor,
             reduction=self._reduction,
+            **self._sampling(),
         )
 
     def rollout_stats(self, genotypes: Any, key: jax.Array) -> RolloutStats:
@@ -310,10 +338,12 @@ class BraxTask:
             self.state_descriptor,
             reduction=self._reduction,
             batched_init=self.stochastic_reset,
+            **self._sampling(),
         )
 
     def evaluate(self, genotypes: Any, key: jax.Array) -> Evaluation:
-        """Score ``B`` policies: fitness ``(B,) float32``, descriptor ``(B, d) float32`` (no extras).
+        """Score ``B`` policies: fitness ``(B,) float32``, descriptor ``(B, d) float32``; no extras, or with
+        ``trajectory_samples = S > 0`` ``extras = {"trajectory": (B, S, 3) float32}`` (torso x, y, z).
 
         Pure and jittable; deterministic for a given ``key`` and batch (and independent of the key unless
         ``stochastic_reset``). A whole run is reproducible. By default a candidate's score depends on the
@@ -326,6 +356,8 @@ class BraxTask:
             ValueError: see :meth:`rollout_stats`.
         """
         stats = self.rollout_stats(genotypes, key)
+        if stats.samples is not None:
+            return Evaluation(fitnesses=stats.fitness, descriptors=stats.descriptor, extras={"trajectory": stats.samples})
         return Evaluation(fitnesses=stats.fitness, descriptors=stats.descriptor)
 
     def episode(self, genotype: Any, key: Optional[jax.Array] = None):
@@ -350,6 +382,7 @@ def make_task(
     xy_bounds: Optional[Tuple[float, float]] = None,
     env_kwargs: Optional[Dict[str, Any]] = None,
     batch_invariant: bool = False,
+    trajectory_samples: int = 0,
 ) -> BraxTask:
     """Build a named Brax task. Everything is checked here, on the host, before anything compiles.
 
@@ -367,16 +400,20 @@ def make_task(
             batch (or shard) it is computed in and ``qd replay`` reproduces it bitwise; costs 1.6-3x
             the CPU time, far more on a GPU (module docstring). On the command line:
             ``--task-option batch_invariant=true``.
+        trajectory_samples: ``S``, torso positions recorded per episode into ``extras["trajectory"]``
+            (:class:`BraxTask`; e.g. for AURORA); 0 (the default): none. ``--task-option trajectory_samples=5``.
 
     Raises:
         ValueError: unknown name or backend, non-positive episode length, bad policy options or bounds,
-            ``batch_invariant`` not a bool.
+            ``batch_invariant`` not a bool, ``trajectory_samples`` not a non-negative integer.
     """
     if name not in DEFINITIONS:
         raise ValueError(f"unknown brax task {name!r}; accepted: {', '.join(TASK_NAMES)}")
     if isinstance(episode_length, bool) or not isinstance(episode_length, int) or episode_length < 1:
         raise ValueError(f"episode_length must be a positive integer; got {episode_length!r}")
     env_lib.check_backend(backend)
+    if isinstance(trajectory_samples, (bool, np.bool_)) or not isinstance(trajectory_samples, (int, np.integer)) or trajectory_samples < 0:
+        raise ValueError(f"trajectory_samples must be a non-negative integer; got {trajectory_samples!r}")
     if not isinstance(batch_invariant, (bool, np.bool_)):
         raise ValueError(f"batch_invariant must be true or false; got {batch_invariant!r}")
     hidden = check_policy_config(hidden_sizes, activation)
@@ -404,4 +441,10 @@ def make_task(
         stochastic_reset=bool(stochastic_reset),
         backend=backend,
         batch_invariant=bool(batch_invariant),
+        trajectory_samples=int(trajectory_samples),
     )
+
+
+def torso_xyz(state) -> jax.Array:
+    """``(3,) float32``: world x, y, z (metres) of the root body (link 0, ``torso`` in every task here)."""
+    return state.pipeline_state.x.pos[0, :3].astype(jnp.float32)

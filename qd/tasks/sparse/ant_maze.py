@@ -230,6 +230,7 @@ class AntMaze(SparseTask):
     batch_invariant: bool = struct.field(pytree_node=False, default=False)
 
     def __post_init__(self):
+        super().__post_init__()
         if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 1:
             raise ValueError(f"num_steps must be a positive integer; got {self.num_steps!r}")
         if not isinstance(self.batch_invariant, (bool, np.bool_)):
@@ -255,6 +256,11 @@ class AntMaze(SparseTask):
     def descriptor_names(self) -> Tuple[str, ...]:
         """Axis labels: the final torso position in arena widths from the arena's centre, ``(x - 5 m) / 70 m``."""
         return ("final torso (x - 5 m) / 70 m", "final torso (y - 5 m) / 70 m")
+
+    @property
+    def trajectory_start(self) -> np.ndarray:
+        """``(2,) float32`` ground truth at the start (the torso at ``(-25, -25)`` m), the same for every genome."""
+        return ((np.asarray(START, np.float32) - BD_OFFSET) / BD_SCALE).astype(np.float32)
 
     @property
     def goal_centres(self):
@@ -296,10 +302,16 @@ class AntMaze(SparseTask):
 
     def episode(self, policy):
         """One episode of ``policy(observation (29,), step) -> action (8,)``: ``(gt (2,), reward (), area (),
-        final_state)`` with ``final_state = {"xy": (2,) final torso x-y in metres}``."""
+        final_state)`` with ``final_state = {"xy": (2,) final torso x-y in metres}`` (and, with
+        ``trajectory_samples = S > 0``, ``(trajectory (S, 2), {"xy": (S, 2)})``, the torso after each sampled
+        step, recorded in the rollout's scan)."""
         env = self.env
         # rollout reads the descriptor signal in the state an action is taken in; one extra (discarded)
-        # control step makes the last one read s_T, the state after num_steps steps.
+        # control step makes the last one read s_T, the state after num_steps steps. Likewise the sample after
+        # step t (0-based) is read at step t + 1.
+        sampling = {}
+        if self.trajectory_samples:
+            sampling = dict(sample_fn=torso_xy, sample_times=self.trajectory_times + 1)
         stats = rollout(
             env,
             lambda _, obs: policy(obs[0], obs[1]),
@@ -309,10 +321,14 @@ class AntMaze(SparseTask):
             step_reward=lambda s: jnp.zeros((), jnp.float32),
             state_descriptor=torso_xy,
             reduction="last",
+            **sampling,
         )
         xy = stats.descriptor
         reward, area = self.reward(xy)
-        return self.descriptor(xy), reward, area, {"xy": xy}
+        out = self.descriptor(xy), reward, area, {"xy": xy}
+        if stats.samples is None:
+            return out
+        return out + ((self.descriptor(stats.samples), {"xy": stats.samples}),)
 
     def render_one(self, final_state):
         """``(64, 64, 3) float32`` top view: floor white, walls black, goals red, the ant blue (a disc of

@@ -14,6 +14,20 @@ nothing anywhere else. :class:`SparseTask` puts into ``Evaluation.extras``:
 - ``"reward_area"``: ``(B,) int32``, the area that paid, ``-1`` for none;
 - ``"final_state"``: a small task-specific pytree, enough to :meth:`SparseTask.render` a 64x64 image.
 
+With ``trajectory_samples = S > 0`` (a static option of every task, ``--task-option trajectory_samples=S``,
+or :meth:`SparseTask.with_trajectory_samples`) the episode also records ``S`` samples of its state at the
+step indices :func:`sample_times` (STAX's "multi" views: ``ceil(linspace(0, T - 1, S + 1)[1:])``, so the
+last sample is the final state), into a small ``(S, ...)`` buffer carried by the episode's scan (no
+``(T, ...)`` array), and ``extras`` gets:
+
+- ``"trajectory"``: ``(B, S, 2) float32``, the ground truth (same quantity as ``gt_descriptor``) at those steps;
+- ``"trajectory_states"``: the ``final_state`` pytree with an axis ``S`` after ``B``; sample ``s`` renders
+  with ``task.render(jax.tree_util.tree_map(lambda x: x[:, s], extras["trajectory_states"]))`` and sample
+  ``S - 1`` is ``final_state``. An episode that ends before a sample's step (the redundant arm's illegal
+  moves) repeats its last state there.
+
+With ``S = 0`` (the default) nothing is recorded and the compiled program is the one without the option.
+
 The fitness is the reward; the descriptor is the ground-truth one (replace it by a learned one in
 TAXONS-style algorithms; ``gt_descriptor`` stays for metrics).
 """
@@ -28,6 +42,7 @@ import numpy as np
 from flax import struct
 
 from qd.tasks.base import Evaluation
+from qd.tasks.brax.rollout import sample_times  # noqa: F401  (re-exported: the time points of the samples)
 
 GENOME_BOUND = 5.0
 IMAGE_SIZE = 64
@@ -139,6 +154,26 @@ def vmap_in_chunks(fn, xs: jax.Array, chunk: int = CHUNK):
 
 
 # ------------------------------------------------------------------------------------------------- #
+# Trajectory samples
+# ------------------------------------------------------------------------------------------------- #
+def sample_buffer(samples: int, state: Any) -> Any:
+    """Zeros of ``state``'s pytree with a leading axis ``(S,)`` (None when ``samples == 0``: nothing recorded)."""
+    if not samples:
+        return None
+    return jax.tree_util.tree_map(lambda x: jnp.zeros((samples,) + jnp.shape(x), jnp.result_type(x)), state)
+
+
+def record_sample(buffer: Any, state: Any, t: jax.Array, times: np.ndarray) -> Any:
+    """``buffer`` (the pytree of ``state`` with a leading axis ``S``) with ``state`` written to every slot ``s``
+    with ``times[s] == t`` (``t`` a scalar step index; the steps of :func:`sample_times` may repeat). A None
+    buffer (no samples) stays None and adds nothing to the program. Costs ``S`` selects of ``state`` per step."""
+    if buffer is None:
+        return None
+    hit = jnp.asarray(times) == t  # (S,)
+    return jax.tree_util.tree_map(lambda b, x: jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(x)), x[None], b), buffer, state)
+
+
+# ------------------------------------------------------------------------------------------------- #
 # Task base
 # ------------------------------------------------------------------------------------------------- #
 @struct.dataclass
@@ -148,10 +183,39 @@ class SparseTask:
     Subclasses define ``layer_sizes``, ``goal_centres``, ``goal_radii``, ``descriptor_bounds``, and
     implement ``episode(policy) -> (gt_descriptor (2,), reward (), reward_area (), final_state)`` for one
     policy ``policy(observation, step) -> action`` (``evaluate`` passes the SERENE controller of each genome;
-    tests and users may pass hand-written policies), plus ``render_one(final_state) -> (64, 64, 3)``.
+    tests and users may pass hand-written policies), plus ``render_one(final_state) -> (64, 64, 3)``. With
+    ``trajectory_samples = S > 0``, ``episode`` (and ``rollouts``) return a fifth item, ``(trajectory (S, 2),
+    trajectory_states)`` (batched: ``(B, S, 2)`` and ``(B, S, ...)``), recorded with :func:`sample_buffer` /
+    :func:`record_sample` at the steps :attr:`trajectory_times`.
+
+    Attributes (static):
+        layer_sizes: the controller's layer widths (input, hidden..., output).
+        trajectory_samples: ``S``, the trajectory samples recorded per episode (0: none, the default; see the
+            module docstring).
     """
 
     layer_sizes: Tuple[int, ...] = struct.field(pytree_node=False, default=())
+    trajectory_samples: int = struct.field(pytree_node=False, default=0)
+
+    def __post_init__(self):
+        s = self.trajectory_samples
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"trajectory_samples must be a non-negative integer; got {s!r}")
+
+    def with_trajectory_samples(self, samples: int) -> "SparseTask":
+        """A copy of this task that records ``samples`` (``S``) trajectory samples per episode (0: none).
+
+        Raises:
+            ValueError: ``samples`` is not a non-negative integer.
+        """
+        return self.replace(trajectory_samples=samples)
+
+    @property
+    def trajectory_times(self) -> np.ndarray:
+        """``(S,) int32`` step indices of the trajectory samples (:func:`sample_times`); empty when ``S = 0``."""
+        if not self.trajectory_samples:
+            return np.zeros((0,), np.int32)
+        return sample_times(self.num_steps, self.trajectory_samples)
 
     # -- contract -------------------------------------------------------------------------------- #
     @property
@@ -180,7 +244,9 @@ class SparseTask:
 
         Returns:
             :class:`qd.Evaluation` with fitness = sparse reward ``(B,)``, descriptor = ground truth
-            ``(B, 2)``, and extras ``gt_descriptor``, ``reward_area``, ``final_state``.
+            ``(B, 2)``, and extras ``gt_descriptor``, ``reward_area``, ``final_state``; with
+            ``trajectory_samples = S > 0`` also ``trajectory (B, S, 2) float32`` and ``trajectory_states``
+            (module docstring).
 
         Raises:
             ValueError: genotypes that are not ``(B, D)``.
@@ -189,13 +255,19 @@ class SparseTask:
             got = getattr(genotypes, "shape", type(genotypes).__name__)
             raise ValueError(f"{type(self).__name__} expects genotypes of shape (batch, {self.num_params}); got {got}")
 
-        gt, reward, area, final_state = self.rollouts(genotypes.astype(jnp.float32))
+        out = self.rollouts(genotypes.astype(jnp.float32))
+        gt, reward, area, final_state = out[:4]
         extras = {"gt_descriptor": gt, "reward_area": area, "final_state": final_state}
+        if self.trajectory_samples:
+            trajectory, states = out[4]
+            extras["trajectory"] = trajectory.astype(jnp.float32)
+            extras["trajectory_states"] = states
         return Evaluation(fitnesses=reward, descriptors=gt, extras=extras)
 
     def rollouts(self, genotypes: jax.Array):
         """Episodes of the SERENE controllers of ``genotypes (B, D) float32``: batched ``(gt_descriptor (B, 2),
-        reward (B,), reward_area (B,) int32, final_state)``. By default :meth:`episode` vmapped, ``CHUNK``
+        reward (B,), reward_area (B,) int32, final_state)``, and with ``trajectory_samples = S > 0`` a fifth item
+        ``(trajectory (B, S, 2), trajectory_states (B, S, ...))``. By default :meth:`episode` vmapped, ``CHUNK``
         genomes at a time; a task may override it with a faster batched rollout computing the same episodes."""
 
         def one(genome):
@@ -203,6 +275,14 @@ class SparseTask:
             return self.episode(lambda obs, t: apply_controller(layers, obs))
 
         return vmap_in_chunks(one, genotypes, CHUNK)
+
+    def _sampled(self, out: Tuple, buffer: Any, ground_truth) -> Tuple:
+        """An episode's ``out = (gt, reward, area, final_state)``, with ``(trajectory (S, 2),
+        trajectory_states)`` appended when samples were recorded (``buffer`` not None); ``ground_truth`` maps
+        one recorded state to its ``(2,)`` ground truth."""
+        if buffer is None:
+            return out
+        return out + ((jax.vmap(ground_truth)(buffer), buffer),)
 
     def render(self, final_state: Any) -> jax.Array:
         """64x64 RGB top-down images of final states: ``final_state`` (batched, from ``extras``) ->

@@ -44,6 +44,8 @@ from qd.tasks.sparse.common import (
     disc_mask,
     paint,
     pixel_centres,
+    record_sample,
+    sample_buffer,
     segment_distance,
 )
 
@@ -117,6 +119,11 @@ class Curling(SparseTask):
         return ("final ball x (m)", "final ball y (m)")
 
     @property
+    def trajectory_start(self) -> np.ndarray:
+        """``(2,) float32`` ground truth at the start (the ball's start), the same for every genome."""
+        return np.asarray(BALL_START, np.float32)
+
+    @property
     def goal_centres(self):
         return _GOALS
 
@@ -144,15 +151,20 @@ class Curling(SparseTask):
         return p, v, q_new, dq
 
     def episode(self, policy):
-        def body(state, t):
+        times = self.trajectory_times
+
+        def body(carry, t):
+            state, samples = carry
             p, v, q, dq = state
             obs = jnp.concatenate([p, q, dq])
-            return self.step(state, policy(obs, t)), None
+            state = self.step(state, policy(obs, t))
+            return (state, record_sample(samples, {"ball": state[0], "joints": state[2]}, t, times)), None
 
         init = (jnp.asarray(BALL_START, jnp.float32), jnp.zeros(2), jnp.zeros(2), jnp.zeros(2))
-        (p, v, q, dq), _ = jax.lax.scan(body, init, jnp.arange(self.num_steps))
+        samples = sample_buffer(self.trajectory_samples, {"ball": jnp.zeros(2), "joints": jnp.zeros(2)})
+        ((p, v, q, dq), samples), _ = jax.lax.scan(body, (init, samples), jnp.arange(self.num_steps))
         reward, area = area_reward(p, jnp.asarray(_GOALS), jnp.asarray(_RADII))
-        return p, reward, area, {"ball": p, "joints": q}
+        return self._sampled((p, reward, area, {"ball": p, "joints": q}), samples, lambda s: s["ball"])
 
     def render_one(self, final_state):
         """Top view of the table: goals red, arm grey (if ``render_arm``), ball blue; row 0 is ``y = +1.5``."""

@@ -42,6 +42,8 @@ from qd.tasks.sparse.common import (
     disc_mask,
     paint,
     pixel_centres,
+    record_sample,
+    sample_buffer,
 )
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
@@ -113,6 +115,11 @@ class HardMaze(SparseTask):
         return ("final robot x / 600 px", "final robot y / 600 px (down)")
 
     @property
+    def trajectory_start(self) -> np.ndarray:
+        """``(2,) float32`` ground truth at the start (the robot's start / 600), the same for every genome."""
+        return np.asarray(START[:2], np.float32) / WORLD
+
+    @property
     def goal_centres(self):
         return _GOALS / WORLD
 
@@ -152,13 +159,18 @@ class HardMaze(SparseTask):
         walls_np, clearance_np = maze_arrays()
         walls, clearance = jnp.asarray(walls_np), jnp.asarray(clearance_np)
 
-        def body(pose, t):
-            action = policy(self.sensors(walls, pose), t)
-            return self.move(clearance, pose, action), None
+        times = self.trajectory_times
 
-        pose, _ = jax.lax.scan(body, jnp.asarray(START, jnp.float32), jnp.arange(self.num_steps))
+        def body(carry, t):
+            pose, samples = carry
+            action = policy(self.sensors(walls, pose), t)
+            pose = self.move(clearance, pose, action)
+            return (pose, record_sample(samples, {"pose": pose}, t, times)), None
+
+        samples = sample_buffer(self.trajectory_samples, {"pose": jnp.zeros(3)})
+        (pose, samples), _ = jax.lax.scan(body, (jnp.asarray(START, jnp.float32), samples), jnp.arange(self.num_steps))
         reward, area = area_reward(pose[:2], jnp.asarray(_GOALS), jnp.asarray(_RADII))
-        return pose[:2] / WORLD, reward, area, {"pose": pose}
+        return self._sampled((pose[:2] / WORLD, reward, area, {"pose": pose}), samples, lambda s: s["pose"][:2] / WORLD)
 
     def render_one(self, final_state):
         """The maze seen from above (row 0 is ``y = 0``, as the bitmap): walls black, goals red, robot blue."""

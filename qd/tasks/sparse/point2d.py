@@ -26,6 +26,8 @@ from qd.tasks.sparse.common import (
     SparseTask,
     paint,
     pixel_centres,
+    record_sample,
+    sample_buffer,
 )
 
 _BOX_CENTRES = np.array([[0.75, 0.75], [-0.75, 0.75], [-0.75, -0.75], [0.75, -0.75]], np.float32)
@@ -49,6 +51,11 @@ class Point2D(SparseTask):
         return ("final x", "final y")
 
     @property
+    def trajectory_start(self) -> np.ndarray:
+        """``(2,) float32`` ground truth at the start (the origin), the same for every genome."""
+        return np.zeros((2,), np.float32)
+
+    @property
     def goal_centres(self):
         return _BOX_CENTRES
 
@@ -66,17 +73,20 @@ class Point2D(SparseTask):
         return jnp.clip(pose + 0.05 * action, -1.0, 1.0)
 
     def episode(self, policy):
+        times = self.trajectory_times
+
         def body(carry, t):
-            pose, first, steps_in = carry
+            pose, first, steps_in, samples = carry
             pose = self.step(pose, policy(pose, t))
             box = self.box_of(pose)
             first = jnp.where((first < 0) & (box >= 0), box, first)
             steps_in = steps_in + ((box == first) & (first >= 0)).astype(jnp.float32)
-            return (pose, first, steps_in), None
+            return (pose, first, steps_in, record_sample(samples, {"pose": pose}, t, times)), None
 
-        init = (jnp.zeros(2), jnp.asarray(-1, jnp.int32), jnp.zeros(()))
-        (pose, first, steps_in), _ = jax.lax.scan(body, init, jnp.arange(self.num_steps))
-        return pose, steps_in, first, {"pose": pose}
+        samples = sample_buffer(self.trajectory_samples, {"pose": jnp.zeros(2)})
+        init = (jnp.zeros(2), jnp.asarray(-1, jnp.int32), jnp.zeros(()), samples)
+        (pose, first, steps_in, samples), _ = jax.lax.scan(body, init, jnp.arange(self.num_steps))
+        return self._sampled((pose, steps_in, first, {"pose": pose}), samples, lambda s: s["pose"])
 
     def render_one(self, final_state):
         pixels = pixel_centres((-1.0, -1.0), (1.0, 1.0))

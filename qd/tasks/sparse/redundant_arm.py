@@ -60,6 +60,7 @@ from qd.tasks.sparse.common import (
     disc_mask,
     paint,
     pixel_centres,
+    record_sample,
     segment_distance,
 )
 from qd.tasks.trig import sincos
@@ -195,27 +196,44 @@ def _step(q: jax.Array, action: jax.Array) -> jax.Array:
     return q
 
 
-def _rollout(policy, batch: int, num_steps: int):
+def _sample_buffer(times: np.ndarray, batch: int):
+    """Trajectory-sample buffers, batch last: ``(joints (S, 20, batch), tip x (S, batch), tip y (S, batch))``,
+    or None without samples."""
+    if not len(times):
+        return None
+    return (
+        jnp.zeros((len(times), NUM_JOINTS, batch), jnp.float32),
+        jnp.zeros((len(times), batch), jnp.float32),
+        jnp.zeros((len(times), batch), jnp.float32),
+    )
+
+
+def _rollout(policy, batch: int, num_steps: int, times: np.ndarray = np.zeros((0,), np.int32)):
     """Episodes of ``batch`` arms, batch on the last axis: ``policy(obs (20, batch), t) -> (20, batch)``.
 
     Returns ``(q (20, batch), tip (2, batch), alive (batch,) bool, steps (batch,) int32)``: the last legal
-    configuration, its tip, whether no illegal move happened, and the number of legal steps.
+    configuration, its tip, whether no illegal move happened, and the number of legal steps; with sample
+    ``times (S,)`` (step indices, :func:`qd.tasks.sparse.common.sample_times`) also the buffers of
+    :func:`_sample_buffer`, the configuration and tip after each of those steps (the last legal ones after an
+    illegal move).
     """
     q0 = jnp.broadcast_to(jnp.asarray(INITIAL_ANGLES)[:, None], (NUM_JOINTS, batch))
     x0, y0 = _forward_kinematics(q0)
 
     def body(carry, t):
-        q, tip_x, tip_y, alive, steps = carry
+        q, tip_x, tip_y, alive, steps, samples = carry
         q_new = _step(q, policy(q / jnp.pi, t))
         x, y = _forward_kinematics(q_new)  # once per step; the tip of a legal move is carried over
         ok = alive & _legal(x, y, tip_x, tip_y)
         q = jnp.where(ok, q_new, q)
         tip_x, tip_y = jnp.where(ok, x[-1], tip_x), jnp.where(ok, y[-1], tip_y)
-        return (q, tip_x, tip_y, ok, steps + ok.astype(jnp.int32)), None
+        samples = record_sample(samples, (q, tip_x, tip_y), t, times)
+        return (q, tip_x, tip_y, ok, steps + ok.astype(jnp.int32), samples), None
 
-    init = (q0, x0[-1], y0[-1], jnp.ones((batch,), bool), jnp.zeros((batch,), jnp.int32))
-    (q, tip_x, tip_y, alive, steps), _ = jax.lax.scan(body, init, jnp.arange(num_steps))
-    return q, jnp.stack([tip_x, tip_y]), alive, steps
+    init = (q0, x0[-1], y0[-1], jnp.ones((batch,), bool), jnp.zeros((batch,), jnp.int32), _sample_buffer(times, batch))
+    (q, tip_x, tip_y, alive, steps, samples), _ = jax.lax.scan(body, init, jnp.arange(num_steps))
+    out = q, jnp.stack([tip_x, tip_y]), alive, steps
+    return out if samples is None else out + (samples,)
 
 
 def _controller_params(genomes: jax.Array, layer_sizes):
@@ -242,13 +260,16 @@ def _apply_controller_batch(layers, obs: jax.Array) -> jax.Array:
     return x
 
 
-def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase: int):
+def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase: int,
+                        times: np.ndarray = np.zeros((0,), np.int32)):
     """The episodes of :func:`_rollout` for the controllers of ``genotypes (B, D)`` (all in step), skipping
     most of the work of ended episodes: every ``phase`` steps the running episodes are moved to the front of
     the batch and the next ``phase`` steps are computed on the smallest of ``B, B/2, B/4`` slots (rounded up)
     that holds them (a ``lax.switch``); ended episodes never change. (More sizes save little and compile
     longer.) Returns ``(q (B, 20), tip (B, 2), alive (B,),
-    steps (B,))``.
+    steps (B,))``; with sample ``times (S,)`` also the buffers of :func:`_sample_buffer` (batch last), written
+    while an episode is in the computed slice: a slot whose step comes after the episode ended may be unwritten
+    (:func:`_trajectory` fills it with the last state).
     """
     batch = genotypes.shape[0]
     sizes = sorted({batch, -(-batch // 2), -(-batch // 4)}, reverse=True)  # one compiled branch each
@@ -256,18 +277,24 @@ def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase
     x0, y0 = _forward_kinematics(q0)
     layers = _controller_params(genotypes, layer_sizes)
     state = (layers, q0, x0[-1], y0[-1], jnp.ones((batch,), bool), jnp.zeros((batch,), jnp.int32))
+    sampled = len(times) > 0
+    if sampled:
+        state = state + (_sample_buffer(times, batch),)
 
     def steps_on(size, state, t0):
         head = jax.tree_util.tree_map(lambda a: a[..., :size], state)
 
         def one_step(carry, t):
-            layers, q, tip_x, tip_y, alive, steps = carry
+            layers, q, tip_x, tip_y, alive, steps = carry[:6]
             q_new = _step(q, _apply_controller_batch(layers, q / jnp.pi))
             x, y = _forward_kinematics(q_new)
             ok = alive & (t < num_steps) & _legal(x, y, tip_x, tip_y)
             q = jnp.where(ok, q_new, q)
             tip_x, tip_y = jnp.where(ok, x[-1], tip_x), jnp.where(ok, y[-1], tip_y)
-            return (layers, q, tip_x, tip_y, ok | (alive & (t >= num_steps)), steps + ok.astype(jnp.int32)), None
+            out = (layers, q, tip_x, tip_y, ok | (alive & (t >= num_steps)), steps + ok.astype(jnp.int32))
+            if sampled:  # steps t >= num_steps (the last phase's padding) match no sample time
+                out = out + (record_sample(carry[6], (q, tip_x, tip_y), t, times),)
+            return out, None
 
         head, _ = jax.lax.scan(one_step, head, t0 + jnp.arange(phase))
         return jax.tree_util.tree_map(lambda a, h: a.at[..., :size].set(h), state, head)
@@ -283,30 +310,38 @@ def _rollout_compacting(genotypes: jax.Array, layer_sizes, num_steps: int, phase
 
     phases = -(-num_steps // phase)
     (state, index), _ = jax.lax.scan(one_phase, (state, jnp.arange(batch)), phase * jnp.arange(phases))
-    _, q, tip_x, tip_y, alive, steps = state
+    _, q, tip_x, tip_y, alive, steps = state[:6]
     unsort = jnp.zeros((batch,), jnp.int32).at[index].set(jnp.arange(batch, dtype=jnp.int32))
-    return q.T[unsort], jnp.stack([tip_x, tip_y], axis=-1)[unsort], alive[unsort], steps[unsort]
+    out = q.T[unsort], jnp.stack([tip_x, tip_y], axis=-1)[unsort], alive[unsort], steps[unsort]
+    if sampled:
+        joints, sx, sy = state[6]
+        out = out + ((jnp.transpose(joints, (2, 0, 1))[unsort], jnp.stack([sx, sy], axis=-1).transpose(1, 0, 2)[unsort]),)
+    return out
 
 
 def _policy_of(layers, obs, t):
     return _apply_controller_batch(layers, obs)
 
 
-def _rollout_queue(genotypes: jax.Array, layer_sizes, num_steps: int, slots: int, refill_every: int):
+def _rollout_queue(genotypes: jax.Array, layer_sizes, num_steps: int, slots: int, refill_every: int,
+                   times: np.ndarray = np.zeros((0,), np.int32)):
     """The episodes of :func:`_rollout` for the controllers of ``genotypes (B, D)``, computed by ``slots``
     workers (batch on the last axis): every ``refill_every`` steps, a worker whose episode has ended (illegal
     move or ``num_steps`` steps) writes its result and takes the next genome. Random genomes end early (median
     38 of 100 steps), so this computes about half the steps of running every episode to ``num_steps``; each
     episode is computed exactly as in :func:`_rollout`. Returns ``(q (B, 20), tip (B, 2), alive (B,),
-    steps (B,))``.
+    steps (B,))``; with sample ``times (S,)`` also ``(joints (B, S, 20), tips (B, S, 2))`` recorded while the
+    episode runs (slots after its end unwritten or stale: :func:`_trajectory` fills them).
     """
     batch = genotypes.shape[0]
     q0 = jnp.broadcast_to(jnp.asarray(INITIAL_ANGLES)[:, None], (NUM_JOINTS, slots))
     x0, y0 = _forward_kinematics(q0)
     tip0 = (x0[-1], y0[-1])
+    sampled = len(times) > 0
+    times_col = jnp.asarray(times)[:, None]  # (S, 1)
 
     def one_step(carry, _):
-        layers, q, tip_x, tip_y, alive, t, steps, slot = carry
+        layers, q, tip_x, tip_y, alive, t, steps, slot = carry[:8]
         running = (slot < batch) & alive & (t < num_steps)
         q_new = _step(q, _apply_controller_batch(layers, q / jnp.pi))
         x, y = _forward_kinematics(q_new)
@@ -314,20 +349,32 @@ def _rollout_queue(genotypes: jax.Array, layer_sizes, num_steps: int, slots: int
         q = jnp.where(ok, q_new, q)
         tip_x, tip_y = jnp.where(ok, x[-1], tip_x), jnp.where(ok, y[-1], tip_y)
         alive = alive & (ok | ~running)
-        return (layers, q, tip_x, tip_y, alive, t + running.astype(jnp.int32), steps + ok.astype(jnp.int32), slot), None
+        new = (layers, q, tip_x, tip_y, alive, t + running.astype(jnp.int32), steps + ok.astype(jnp.int32), slot)
+        if sampled:  # each worker at its own step t: a per-lane mask (S, slots)
+            joints, sx, sy = carry[8]
+            hit = (times_col == t[None]) & running[None]
+            new = new + ((jnp.where(hit[:, None], q[None], joints), jnp.where(hit, tip_x, sx), jnp.where(hit, tip_y, sy)),)
+        return new, None
 
     def body(state):
         carry, next_genome, out = state
         carry, _ = jax.lax.scan(one_step, carry, None, length=refill_every)
-        layers, q, tip_x, tip_y, alive, t, steps, slot = carry
+        layers, q, tip_x, tip_y, alive, t, steps, slot = carry[:8]
         done = (slot < batch) & (~alive | (t >= num_steps))
         target = jnp.where(done, slot, batch)  # out of range: dropped
-        out = (
+        written = (
             out[0].at[target].set(q.T, mode="drop"),
             out[1].at[target].set(jnp.stack([tip_x, tip_y], axis=-1), mode="drop"),
             out[2].at[target].set(alive, mode="drop"),
             out[3].at[target].set(steps, mode="drop"),
         )
+        if sampled:
+            joints, sx, sy = carry[8]
+            written = written + (
+                out[4].at[target].set(jnp.transpose(joints, (2, 0, 1)), mode="drop"),
+                out[5].at[target].set(jnp.stack([sx, sy], axis=-1).transpose(1, 0, 2), mode="drop"),
+            )
+        out = written
         new_slot = jnp.minimum(next_genome + jnp.cumsum(done.astype(jnp.int32)) - 1, batch)
         slot = jnp.where(done, new_slot, slot)
         fresh = _controller_params(genotypes[jnp.minimum(slot, batch - 1)], layer_sizes)
@@ -341,7 +388,7 @@ def _rollout_queue(genotypes: jax.Array, layer_sizes, num_steps: int, slots: int
             jnp.where(done, 0, t),
             jnp.where(done, 0, steps),
             slot,
-        )
+        ) + carry[8:]
         return carry, next_genome + jnp.sum(done, dtype=jnp.int32), out
 
     slot = jnp.arange(slots, dtype=jnp.int32)
@@ -361,9 +408,12 @@ def _rollout_queue(genotypes: jax.Array, layer_sizes, num_steps: int, slots: int
         jnp.zeros((batch,), bool),
         jnp.zeros((batch,), jnp.int32),
     )
+    if sampled:
+        init_carry = init_carry + (_sample_buffer(times, slots),)
+        out = out + (jnp.zeros((batch, len(times), NUM_JOINTS), jnp.float32), jnp.zeros((batch, len(times), 2), jnp.float32))
     state = (init_carry, jnp.asarray(min(slots, batch), jnp.int32), out)
-    _, _, out = jax.lax.while_loop(lambda st: jnp.any(st[0][-1] < batch), body, state)
-    return out
+    _, _, out = jax.lax.while_loop(lambda st: jnp.any(st[0][7] < batch), body, state)
+    return out if not sampled else out[:4] + (out[4:],)
 
 
 @struct.dataclass
@@ -384,6 +434,13 @@ class RedundantArm(SparseTask):
         return ("final end-effector x", "final end-effector y")
 
     @property
+    def trajectory_start(self) -> np.ndarray:
+        """``(2,) float32`` ground truth at the start (the rolled-up arm's tip), the same for every genome."""
+        angles = np.cumsum(INITIAL_ANGLES.astype(np.float64))
+        tip = np.asarray(ROOT) + LINK * np.stack([np.cos(angles).sum(), np.sin(angles).sum()])
+        return tip.astype(np.float32)
+
+    @property
     def goal_centres(self):
         return _GOALS
 
@@ -396,31 +453,61 @@ class RedundantArm(SparseTask):
         limited to ``+-pi``."""
         return _step(q, action)
 
-    def _finish(self, q, tip, alive, steps):
+    def _finish(self, q, tip, alive, steps, samples=None):
+        """Episode results (batched or not) from the last legal configuration ``q (..., 20)``, its ``tip
+        (..., 2)``, ``alive (...)`` and legal ``steps (...)``; ``samples = (joints (..., S, 20), tips (..., S,
+        2))`` when trajectory samples were recorded."""
         reward, area = area_reward(tip, jnp.asarray(_GOALS), jnp.asarray(_RADII))
         if self.reward_only_on_termination:
             reward = jnp.where(alive, 0.0, reward)
             area = jnp.where(alive, -1, area)
-        return tip, reward, area, {"joints": q, "steps": steps, "terminated": ~alive}
+        out = tip, reward, area, {"joints": q, "steps": steps, "terminated": ~alive}
+        if samples is None:
+            return out
+        return out + (self._trajectory(q, tip, alive, steps, *samples),)
+
+    def _trajectory(self, q, tip, alive, steps, joints, tips):
+        """``(trajectory (..., S, 2), trajectory_states)`` from the recorded samples: a sample whose step
+        ``times[s] >= steps`` comes at or after the illegal move that ended the episode, so it is the last legal
+        state (the batched rollouts may not have recorded it); ``steps`` and ``terminated`` of a sample are
+        the legal steps done and whether the episode had ended by then."""
+        times = jnp.asarray(self.trajectory_times)
+        before = times < steps[..., None]  # (..., S): recorded while the episode ran
+        joints = jnp.where(before[..., None], joints, q[..., None, :])
+        tips = jnp.where(before[..., None], tips, tip[..., None, :])
+        states = {
+            "joints": joints,
+            "steps": jnp.minimum(times + 1, steps[..., None]).astype(steps.dtype),
+            "terminated": ~alive[..., None] & ~before,
+        }
+        return tips, states
 
     def episode(self, policy):
         """One episode of ``policy(obs (20,), t) -> action (20,)`` (the same batched rollout as
-        :meth:`rollouts`, with a batch of 1). Returns ``(tip (2,), reward (), area () int32, final_state)``."""
-        q, tip, alive, steps = _rollout(lambda obs, t: policy(obs[:, 0], t)[:, None], 1, self.num_steps)
-        return self._finish(q[:, 0], tip[:, 0], alive[0], steps[0])
+        :meth:`rollouts`, with a batch of 1). Returns ``(tip (2,), reward (), area () int32, final_state)``
+        (and the trajectory samples with ``trajectory_samples > 0``)."""
+        out = _rollout(lambda obs, t: policy(obs[:, 0], t)[:, None], 1, self.num_steps, self.trajectory_times)
+        q, tip, alive, steps = out[:4]
+        samples = None
+        if len(out) > 4:
+            joints, sx, sy = out[4]
+            samples = (joints[..., 0], jnp.stack([sx[:, 0], sy[:, 0]], axis=-1))
+        return self._finish(q[:, 0], tip[:, 0], alive[0], steps[0], samples)
 
     def rollouts(self, genotypes):
         """Episodes of the SERENE controllers of ``genotypes (B, 228) float32``, batch on the last axis (the
         layout XLA:CPU vectorises best): up to ``CHUNK`` genomes in one batch that drops ended episodes as it
         goes (:func:`_rollout_compacting`), more through ``CHUNK`` workers that take the next genome when
         their episode ends (:func:`_rollout_queue`). Same episodes as :meth:`episode`; returns batched
-        ``(gt (B, 2), reward (B,), area (B,) int32, final_state)``."""
+        ``(gt (B, 2), reward (B,), area (B,) int32, final_state)`` (and the trajectory samples with
+        ``trajectory_samples > 0``)."""
         batch = genotypes.shape[0]
+        times = self.trajectory_times
         if batch <= CHUNK:
-            q, tip, alive, steps = _rollout_compacting(genotypes, self.layer_sizes, self.num_steps, REFILL_EVERY)
-            return self._finish(q, tip, alive, steps)
-        q, tip, alive, steps = _rollout_queue(genotypes, self.layer_sizes, self.num_steps, CHUNK, REFILL_EVERY)
-        return self._finish(q, tip, alive, steps)
+            out = _rollout_compacting(genotypes, self.layer_sizes, self.num_steps, REFILL_EVERY, times)
+        else:
+            out = _rollout_queue(genotypes, self.layer_sizes, self.num_steps, CHUNK, REFILL_EVERY, times)
+        return self._finish(*out[:4], out[4] if len(out) > 4 else None)
 
     def render_one(self, final_state):
         """Arena ``[0, 1]^2``: walls black, goals red, arm blue; row 0 is ``y = 1``."""
