@@ -57,6 +57,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -102,11 +103,7 @@ def _conv_down_s2d(x, kernel):
     return _conv(xs, k2)
 
 
-CONV_DOWN_IMPLS: dict[str, Callable] = {
-    "plain": _conv_down_plain,
-    "s2d": _conv_down_s2d,
-    "fast": _conv_down_s2d,
-}
+
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,12 +175,83 @@ def _conv_up_phases(x, kernel):
     return out.reshape(b, 2 * h, 2 * w, cout)
 
 
+# --------------------------------------------------------------------------------------------------
+# "fast": custom VJPs that use, for every pass, the formulation XLA:CPU runs fastest
+# --------------------------------------------------------------------------------------------------
+#
+# Three primitives (x: input, w: kernel (4, 4, Cin, Cout), g: output cotangent):
+#   A(x, w)  = the stride-2 convolution (ConvDown), XLA's own: fast on XLA:CPU;
+#   T(x, w)  = the transposed convolution (ConvUp), in the sub-pixel 2x2 form: fast;
+#   K(x, g)  = sum over batch and positions of patch(x) (x) g, the kernel gradient of A, XLA's own
+#              (a window-dilated convolution; measured as fast as or faster than im2col matmuls).
+# Both layers' passes are made of them:
+#   ConvDown: y = A(x, w),  dx = T(g, w^T),  dw = K(x, g)
+#   ConvUp:   y = T(x, w),  dx = A(g, w^T),  dw = K(g, x)^T
+# where ^T swaps the kernel's channel axes. (The slow passes avoided: XLA's transposed convolution, a
+# convolution of a zero-dilated input, used by autodiff for A's input gradient and T's plain forward.)
+
+_SMALL_CIN = 8  # below this many input channels, A's forward runs faster in the space-to-depth form
+
+
+def _a(x, w):
+    return _conv_down_s2d(x, w) if x.shape[-1] < _SMALL_CIN else _conv_down_plain(x, w)
+
+
+def _k(x, g, w_shape):
+    w0 = jnp.zeros(w_shape, x.dtype)
+    return jax.vjp(lambda w: _conv_down_plain(x, w), w0)[1](g)[0]
+
+
+def _swap(w):
+    return w.transpose(0, 1, 3, 2)
+
+
+@jax.custom_vjp
+def _conv_down_fast(x, w):
+    return _a(x, w)
+
+
+def _conv_down_fast_fwd(x, w):
+    return _a(x, w), (x, w)
+
+
+def _conv_down_fast_bwd(res, g):
+    x, w = res
+    return _conv_up_sub2x2(g, _swap(w)), _k(x, g, w.shape)
+
+
+_conv_down_fast.defvjp(_conv_down_fast_fwd, _conv_down_fast_bwd)
+
+
+@jax.custom_vjp
+def _conv_up_fast(x, w):
+    return _conv_up_sub2x2(x, w)
+
+
+def _conv_up_fast_fwd(x, w):
+    return _conv_up_sub2x2(x, w), (x, w)
+
+
+def _conv_up_fast_bwd(res, g):
+    x, w = res
+    return _a(g, _swap(w)), _swap(_k(g, x, _swap(w).shape))
+
+
+_conv_up_fast.defvjp(_conv_up_fast_fwd, _conv_up_fast_bwd)
+
+
+CONV_DOWN_IMPLS: dict[str, Callable] = {
+    "plain": _conv_down_plain,
+    "s2d": _conv_down_s2d,
+    "fast": _conv_down_fast,
+}
+
 CONV_UP_IMPLS: dict[str, Callable] = {
     "plain": _conv_up_plain,
     "sub3x3": _conv_up_sub3x3,
     "sub2x2": _conv_up_sub2x2,
     "phases": _conv_up_phases,
-    "fast": _conv_up_sub3x3,
+    "fast": _conv_up_fast,
 }
 
 
