@@ -106,6 +106,7 @@ empty container: ``O(C^2 d)`` work in ``C`` sequential steps, no nearest-elite s
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import jax
@@ -194,9 +195,12 @@ def two_nearest(queries: jax.Array, points: jax.Array, mask: jax.Array) -> Tuple
 # --------------------------------------------------------------------------------------------- #
 # The insertion plan (shared by add and rebuild)
 # --------------------------------------------------------------------------------------------- #
+@functools.partial(jax.jit, static_argnames=("search",))
 def _plan(x, f, valid, l2, stored_descriptors, stored_fitnesses, filled, search: bool):
     """Decide the batch (see the module docstring). ``x (B, d)`` finite, ``f (B,)``, ``valid (B,) bool``,
     ``l2`` the float32 scalar ``l * |l|``. With ``search=False`` the container is known to be empty.
+    Jitted, so that eager and jitted callers get the same bits (and eager calls do not run the greedy
+    loop op by op).
 
     Returns ``(accepted (B,) bool, new_type (B,) bool, slot (B,) int32, incumbent (B,) float32,
     overflow int32)``: ``slot`` is meaningful where ``accepted``; ``incumbent`` is the fitness of the nearest
@@ -337,9 +341,10 @@ class UnstructuredContainer(Archive):
 
         Cost: ``O(B C d + B^2 d)`` time (``B`` sequential steps in the greedy pass), ``O(R C + B d)`` memory.
         """
-        return self._insert(genotypes, descriptors, fitnesses, extras, self.l, search=True)
+        return _insert(self, genotypes, descriptors, fitnesses, extras, self.l, search=True)
 
     def _insert(self, genotypes, descriptors, fitnesses, extras, l_insert, search: bool):
+        # Called through the jitted _insert below: one compiled program per shape, eager or not.
         descriptors, fitnesses = self._validate(genotypes, descriptors, fitnesses, extras)
         finite_descriptor, valid = self._admissible(descriptors, fitnesses)
         x = self._clip(jnp.where(finite_descriptor[:, None], descriptors, 0.0))
@@ -417,8 +422,8 @@ class UnstructuredContainer(Archive):
             l=l_new,
         )
         fitnesses = jnp.where(self.filled, self.fitnesses, jnp.nan)
-        rebuilt, _ = empty._insert(
-            self.genotypes, descriptors, fitnesses, self.extras, l_new * float(insertion_scale), search=False
+        rebuilt, _ = _insert(
+            empty, self.genotypes, descriptors, fitnesses, self.extras, l_new * float(insertion_scale), search=False
         )
         lost = self.num_elites - rebuilt.num_elites
         return rebuilt.replace(num_overflow=self.num_overflow, num_rebuild_lost=self.num_rebuild_lost + lost)
@@ -447,6 +452,11 @@ class UnstructuredContainer(Archive):
             num_overflow=jnp.asarray(data["num_overflow"], jnp.int32),
             num_rebuild_lost=jnp.asarray(data["num_rebuild_lost"], jnp.int32),
         )
+
+
+@functools.partial(jax.jit, static_argnames=("search",))
+def _insert(container, genotypes, descriptors, fitnesses, extras, l_insert, search: bool):
+    return container._insert(genotypes, descriptors, fitnesses, extras, l_insert, search)
 
 
 # --------------------------------------------------------------------------------------------- #
