@@ -343,7 +343,7 @@ class UnstructuredContainer(Archive):
         """
         return _insert(self, genotypes, descriptors, fitnesses, extras, self.l, search=True)
 
-    def _insert(self, genotypes, descriptors, fitnesses, extras, l_insert, search: bool):
+    def _insert_traced(self, genotypes, descriptors, fitnesses, extras, l_insert, search: bool):
         # Called through the jitted _insert below: one compiled program per shape, eager or not.
         descriptors, fitnesses = self._validate(genotypes, descriptors, fitnesses, extras)
         finite_descriptor, valid = self._admissible(descriptors, fitnesses)
@@ -456,7 +456,7 @@ class UnstructuredContainer(Archive):
 
 @functools.partial(jax.jit, static_argnames=("search",))
 def _insert(container, genotypes, descriptors, fitnesses, extras, l_insert, search: bool):
-    return container._insert(genotypes, descriptors, fitnesses, extras, l_insert, search)
+    return container._insert_traced(genotypes, descriptors, fitnesses, extras, l_insert, search)
 
 
 # --------------------------------------------------------------------------------------------- #
