@@ -188,7 +188,7 @@ def test_qd_run_builds_an_ant_maze_job(algorithm):
     config = resolve_config({"algorithm": algorithm, "task": "ant_maze", "task_options": {"num_steps": 5}})
     assert config["batch_size"] == 200 and config["archive"]["resolution"] == [50, 50]
     assert config["emitter"] == [{"name": "gaussian", "sigma": 0.05}]
-    assert algorithm != "ns" or config["algorithm"] == {"name": "ns", "sigma": 0.05}
+    assert algorithm != "ns" or config["algorithm"] == {"name": "ns", "sigma": 0.05, "descriptor": "task", "trajectory_samples": 10, "signature_depth": 2}
     job = build_job(config)
     assert isinstance(job.task, AntMaze) and job.task.num_steps == 5
     assert resolve_config({"task": "ant_maze"})["task_options"] == {"num_steps": 250}

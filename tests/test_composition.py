@@ -179,7 +179,7 @@ def test_flat_options_and_sections_mix_with_later_sources_winning():
     assert config["emitter"] == [{"name": "iso_line", "iso_sigma": 0.3, "line_sigma": 0.05},
                                  {"name": "gaussian", "sigma": 0.7}]
     ns = resolve_config({"algorithm": "ns", "task": "point2d", "sigma": 0.2})
-    assert ns["algorithm"] == {"name": "ns", "sigma": 0.2}  # one flat name, every component declaring it
+    assert ns["algorithm"] == {"name": "ns", "sigma": 0.2, "descriptor": "task", "trajectory_samples": 10, "signature_depth": 2}  # one flat name, every component declaring it
     with pytest.raises(ConfigError, match="unknown option 'sigmaa'"):
         resolve_config({"sigmaa": 1})
 

@@ -206,7 +206,7 @@ def test_config_yaml_records_only_the_options_the_run_uses(tmp_path, options, re
         saved = yaml.safe_load(f)
     assert set(saved) == _ALWAYS | set(recorded)
     assert {k: saved[k] for k in recorded} == recorded
-    algorithm = {"ns": {"name": "ns", "sigma": 0.05}}.get(options["algorithm"], {"name": options["algorithm"]})
+    algorithm = {"ns": {"name": "ns", "sigma": 0.05, "descriptor": "task", "trajectory_samples": 10, "signature_depth": 2}}.get(options["algorithm"], {"name": options["algorithm"]})
     assert saved["algorithm"] == algorithm  # novelty search's sigma is its own section's
     assert runner.read_config(str(tmp_path)) == config  # the rest is filled from the defaults
 

@@ -8,7 +8,9 @@ TAXONS / SERENE / STAX papers, re-implemented. See each module for where it depa
 - :class:`AntMaze`: the Brax ant in a walled arena with two distant goals (Brax is imported when one is built).
 
 Every task returns ``Evaluation(fitnesses=reward, descriptors=ground truth, extras={"gt_descriptor",
-"reward_area", "final_state"})`` and renders 64x64 top-down images of final states with ``task.render``.
+"reward_area", "final_state"})`` and renders 64x64 top-down images of final states with ``task.render``; with
+``trajectory_samples=S`` (``task.with_trajectory_samples(S)``) also ``"trajectory"`` ``(B, S, 2)`` and
+``"trajectory_states"`` (see :mod:`qd.tasks.sparse.common`).
 """
 
 from qd.tasks.sparse.ant_maze import AntMaze

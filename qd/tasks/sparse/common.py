@@ -16,8 +16,8 @@ nothing anywhere else. :class:`SparseTask` puts into ``Evaluation.extras``:
 
 With ``trajectory_samples = S > 0`` (a static option of every task, ``--task-option trajectory_samples=S``,
 or :meth:`SparseTask.with_trajectory_samples`) the episode also records ``S`` samples of its state at the
-step indices :func:`sample_times` (STAX's "multi" views: ``ceil(linspace(0, T - 1, S + 1)[1:])``, so the
-last sample is the final state), into a small ``(S, ...)`` buffer carried by the episode's scan (no
+step indices :func:`sample_times` (STAX's "multi" views: ``ceil(linspace(0, T - 1, S + 1)[1:])``; sample
+``s`` is the state after step ``times[s]`` (0-based), so the last sample is the final state), into a small ``(S, ...)`` buffer carried by the episode's scan (no
 ``(T, ...)`` array), and ``extras`` gets:
 
 - ``"trajectory"``: ``(B, S, 2) float32``, the ground truth (same quantity as ``gt_descriptor``) at those steps;
@@ -186,7 +186,8 @@ class SparseTask:
     tests and users may pass hand-written policies), plus ``render_one(final_state) -> (64, 64, 3)``. With
     ``trajectory_samples = S > 0``, ``episode`` (and ``rollouts``) return a fifth item, ``(trajectory (S, 2),
     trajectory_states)`` (batched: ``(B, S, 2)`` and ``(B, S, ...)``), recorded with :func:`sample_buffer` /
-    :func:`record_sample` at the steps :attr:`trajectory_times`.
+    :func:`record_sample` at the steps :attr:`trajectory_times`. ``trajectory_start`` (``(2,)``, the ground
+    truth before the first step, the same for every genome) is the basepoint of trajectory signatures.
 
     Attributes (static):
         layer_sizes: the controller's layer widths (input, hidden..., output).
