@@ -12,12 +12,31 @@ The machine this project runs on has 2 shared CPU cores and other work running, 
 alternate plain and fast for ``--rounds`` rounds and report medians (and the per-round ratios' median as
 the speedup). ``training_images_per_s`` and ``encode_images_per_s`` are importable for other benchmarks.
 
-Results (jax 0.10.2, flax 0.12.8, XLA:CPU, 2 shared cores, batch 128, ``--steps 5 --rounds 3``,
-default flags):
+Results (jax 0.10.2, flax 0.12.8, XLA:CPU, 2 CPU cores shared with other work, load average 3-4
+during the run; ``python benchmarks/ae_speed.py --steps 3 --rounds 3``, batch 128; medians of 3
+alternating rounds, the speedup is the median of the per-round ratios):
 
-    STAX    plain  XX img/s   fast  XX img/s   speedup XX x
-    TAXONS  plain  XX img/s   fast  XX img/s   speedup XX x
-    STAX encode  XX img/s (fast), XX (plain)
+    model    plain train   fast train  speedup  plain encode  fast encode   (images/s)
+    STAX            69.4        306.7    4.38x        2949.3       4128.6   (rounds: 4.24x, 4.38x, 5.09x)
+    TAXONS          78.3        180.1    2.30x        1224.9       1185.1   (rounds: 1.97x, 2.30x, 2.69x)
+
+STAX reaches the 4x target; TAXONS does not. Why: ``impl="fast"`` removes XLA:CPU's slow
+zero-dilated convolutions (the transposed convolutions' forward passes and the strided convolutions'
+input gradients). In STAX those were nearly the whole step (its heaviest decoder layer's forward +
+backward went from ~1 s to ~0.04-0.1 s). TAXONS' step is dominated by its wide encoder (32->128->128
+channels): the strided convolutions' forward passes and kernel gradients, about 4.3 GFLOP each per
+batch, which "plain" already runs on XLA's fast path, so there is little left to win without doing
+those FLOPs faster. Earlier single-round runs under similar load: STAX 3.4x (352 vs 104 img/s) and
+4.7x (346 vs 73). The plain figures vary most from run to run (61-121 img/s for STAX).
+
+Per-layer measurements behind the choice of formulations (batch 128, forward + backward, ms, noisy):
+the heaviest STAX layer (ConvUp 64->32, 16x16 -> 32x32): plain 1030-1160, sub-pixel 3x3 by autodiff
+104-138, four 2x2 phase convolutions by autodiff 184, sub-pixel 2x2 by autodiff 880 (its kernel
+gradient is slow), the custom VJP ("fast") 95-123; its passes alone: forward (2x2 sub-pixel) 8-19,
+input gradient (strided conv) 10, kernel gradient 19-33. For ConvDown the space-to-depth form
+differentiated by autodiff was *slower* than plain except for 3 input channels (its kernel gradient
+ran 2-4x slower than XLA's strided one), hence the custom VJP; im2col / per-tap matmul kernel
+gradients were 2-3x slower than XLA's.
 
 Last line: one JSON object.
 """

@@ -13,29 +13,35 @@ same parameters whichever implementation runs:
   (no flip in either case);
 - ``bias``: ``(Cout,)``, float32 (when ``use_bias``).
 
-Why a second ("fast") implementation: on XLA:CPU the *gradients* of strided convolutions are slow. The
-input gradient of a stride-2 convolution and the forward pass of a transposed one are convolutions of
-a zero-dilated input, and the kernel gradient of a stride-2 convolution is a window-dilated one; XLA:CPU
-runs those through a generic loop emitter instead of its fast (Eigen / oneDNN) stride-1 convolution
-kernels. Measured with flax on jax 0.10, batch 128, the STAX autoencoder trained at about 60 images/s on
-2 CPU cores while its encoder's forward pass alone ran at about 3,300 images/s. Both layers can be
-rewritten *exactly* as stride-1 convolutions plus pure data movement (reshapes, transposes, pads), whose
-forward and backward passes all stay on the fast path:
+Why a second ("fast") implementation: on XLA:CPU a convolution of a zero-dilated input (``lhs_dilation``
+> 1) is slow: it is the forward pass of flax's transposed convolution, and the input gradient of a
+stride-2 convolution. Measured with flax on jax 0.10, batch 128, 2 CPU cores, the STAX autoencoder
+trained at about 60 images/s while its encoder's forward pass alone ran at about 3,300 images/s; the
+heaviest decoder layer's forward + backward pass took about 1 s of each 1.2-1.5 s step. Both layers'
+passes can be written *exactly* with operations XLA:CPU runs fast: the stride-2 convolution's forward
+and kernel gradient (XLA's own, measured fast), stride-1 convolutions, and pure data movement
+(pads, reshapes, transposes, slices). ``impl="fast"`` is a ``jax.custom_vjp`` that uses them:
 
-- :class:`ConvDown`, ``impl="fast"``: space-to-depth of the 1-padded input (each 2x2 block of pixels
-  becomes one pixel of ``4 * Cin`` channels), then a VALID 2x2 stride-1 convolution with the kernel
-  re-arranged to ``(2, 2, 4 * Cin, Cout)``. Since ``out[i] = sum_a xpad[2 i + a] w[a]`` and ``a = 2 d + p``
-  (``d, p`` in {0, 1}), ``out[i] = sum_{d, p} s2d(xpad)[i + d, p] w[2 d + p]``: the same products, the same
-  FLOPs, summed in another order.
-- :class:`ConvUp`, ``impl="fast"`` (sub-pixel convolution): PyTorch's transposed convolution gives
-  ``out[o] = sum_{o = 2 i + a - 1} x[i] w[a]``, so an even output row ``2 m`` sees ``x[m] w[1] + x[m - 1] w[3]``
-  and an odd one ``2 m + 1`` sees ``x[m + 1] w[0] + x[m] w[2]``: four 2x2 "phase" convolutions (one per
-  output parity in height and width), each a VALID stride-1 convolution of the 1-padded input. They are
-  computed as ONE stride-1 convolution into ``4 * Cout`` channels followed by depth-to-space. Two
-  layouts of that convolution are implemented (``_conv_up_sub3x3``: a 3x3 window with the unused taps
-  zero, output ``H x W``; ``_conv_up_sub2x2``: a 2x2 window, output ``(H + 1) x (W + 1)``, each phase
-  read at its own offset), and ``_conv_up_phases`` (four separate 2x2 convolutions) for comparison; the
-  default ``"fast"`` is the one measured fastest (``benchmarks/ae_speed.py``).
+- the transposed convolution (ConvUp's forward, ConvDown's input gradient) in sub-pixel form.
+  PyTorch's ``ConvTranspose2d(k=4, s=2, p=1)`` is ``out[o] = sum_{o = 2 i + a - 1} x[i] w[a]``, so an
+  even output row ``2 m`` sees ``x[m] w[1] + x[m - 1] w[3]`` and an odd one ``2 m + 1`` sees
+  ``x[m + 1] w[0] + x[m] w[2]``: four 2x2 "phase" convolutions (one per output parity in height and
+  width) of the 1-padded input. They run as ONE stride-1 2x2 convolution into ``4 * Cout`` channels
+  over ``(H + 1) x (W + 1)`` positions, each phase read at its own offset, then interleaved
+  (``_conv_up_sub2x2``; measured faster than a 3x3 window with the unused taps zero, ``_conv_up_sub3x3``,
+  or four separate convolutions, ``_conv_up_phases``);
+- the stride-2 convolution (ConvDown's forward, ConvUp's input gradient): XLA's own strided
+  convolution, or, below 8 input channels (the RGB input layer), the same as space-to-depth of the
+  1-padded input followed by a 2x2 stride-1 convolution of ``4 * Cin`` channels (``_conv_down_s2d``:
+  ``out[i] = sum_a xpad[2 i + a] w[a]`` and ``a = 2 d + p`` give ``out[i] = sum_{d, p} s2d(xpad)[i + d, p]
+  w[2 d + p]``), measured faster there;
+- the kernel gradients: XLA's own for the strided convolution (ConvUp's is the same contraction with
+  the roles of input and output cotangent exchanged).
+
+Differentiating the sub-pixel or space-to-depth forms with plain autodiff (``impl="sub3x3"``,
+``"sub2x2"``, ``"phases"``, ``"s2d"``, kept for comparison and tests) is exact too but slower: XLA:CPU
+ran some of their kernel gradients (notably of the 2x2 form over ``(H + 1) x (W + 1)``) an order of
+magnitude slower than the strided convolution's.
 
 "Exact" means: the same products of the same numbers, summed in a different order, so results agree to
 float32 rounding (about 1e-6 relative), for the outputs and for the gradients with respect to the
@@ -294,8 +300,10 @@ class ConvDown(nn.Module):
     shape otherwise). Parameters ``kernel (4, 4, Cin, features)`` (``kernel[a, b, i, o]`` = PyTorch
     ``weight[o, i, a, b]``) and ``bias (features,)``, the same for every ``impl``:
 
-    - ``"fast"`` (default) = ``"s2d"``: space-to-depth of the padded input + a 2x2 stride-1 convolution
-      (exact; its backward pass is made of stride-1 convolutions, fast on XLA:CPU);
+    - ``"fast"`` (default): a custom VJP; forward = XLA's strided convolution (space-to-depth + 2x2
+      stride-1 convolution below 8 input channels), input gradient = the sub-pixel transposed
+      convolution, kernel gradient = XLA's (exact; no zero-dilated convolution, slow on XLA:CPU);
+    - ``"s2d"``: space-to-depth + 2x2 stride-1 convolution, differentiated by autodiff;
     - ``"plain"``: ``lax.conv_general_dilated`` with stride 2, what ``nn.Conv(features, (4, 4),
       strides=(2, 2), padding=((1, 1), (1, 1)))`` computes.
 
@@ -327,9 +335,12 @@ class ConvUp(nn.Module):
     ``kernel (4, 4, Cin, features)`` (``kernel[a, b, i, o]`` = PyTorch ``weight[i, o, a, b]``) and
     ``bias (features,)``, the same for every ``impl``:
 
-    - ``"fast"`` (default): sub-pixel form, one stride-1 convolution of the 1-padded input into
-      ``4 * features`` channels (the four output-parity phases), then depth-to-space (exact);
-      ``"sub3x3"``, ``"sub2x2"``, ``"phases"`` select a layout explicitly (see the module docstring);
+    - ``"fast"`` (default): a custom VJP; forward = sub-pixel form, one stride-1 2x2 convolution of the
+      1-padded input into ``4 * features`` channels (the four output-parity phases), interleaved;
+      input gradient = XLA's strided convolution of the cotangent; kernel gradient = XLA's strided
+      convolution kernel gradient with input and cotangent exchanged (exact);
+    - ``"sub3x3"``, ``"sub2x2"``, ``"phases"``: sub-pixel layouts differentiated by autodiff (see the
+      module docstring);
     - ``"plain"``: ``lax.conv_transpose`` as ``nn.ConvTranspose(features, (4, 4), strides=(2, 2),
       padding=((2, 2), (2, 2)), transpose_kernel=True)`` computes with kernel
       ``kernel.transpose(0, 1, 3, 2)``.
