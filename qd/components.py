@@ -23,7 +23,7 @@ from qd.options import (
     PositiveFloat, PositiveInt, PositiveInts, UnitFloat,
 )
 from qd.registry import Registry
-from qd import exploration_jobs
+from qd import exploration_jobs, learned_jobs
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -353,5 +353,16 @@ ALGORITHMS.register("map_elites", MAPElitesConfig, build_map_elites, "MAP-Elites
 ALGORITHMS.register("ns", exploration_jobs.NoveltySearchConfig, exploration_jobs.build_novelty_search, "novelty search")
 ALGORITHMS.register("random", exploration_jobs.RandomSearchConfig, exploration_jobs.build_random_search, "random search",
                     uses=("archive",))
+_TAXONS = {
+    "taxons": "TAXONS: novelty or surprise in a learned latent space (Paolo et al. 2020)",
+    "taxo_n": "TAXO-N: TAXONS with novelty only",
+    "taxo_s": "TAXO-S: TAXONS with surprise (reconstruction error) only",
+    "nt": "NT: novelty in the latent space of an untrained autoencoder",
+    "ps": "PS: novelty search with the genotype as descriptor (TAXONS baseline)",
+    "rbd": "RBD: novelty search on a random descriptor (TAXONS baseline)",
+    "ibd": "IBD: novelty search on the raw final image (TAXONS baseline)",
+}
+for _name, _description in _TAXONS.items():
+    ALGORITHMS.register(_name, learned_jobs.TaxonsConfig, learned_jobs.build_taxons(_name), _description)
 
 REGISTRIES: Dict[str, Registry] = {"algorithm": ALGORITHMS, "archive": ARCHIVES, "emitter": EMITTERS, "scheduler": SCHEDULERS}

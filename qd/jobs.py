@@ -23,6 +23,10 @@ class Job:
             is 0, or -1 when the initial batch is left for the first scanned iteration to evaluate.
         scan: ``(state, n) -> (state, metrics)``, ``n`` compiled iterations; metrics have shape ``(n,)``.
         archive_of: ``state -> Archive`` (the repertoire to save and plot).
+        artifacts: optional ``(state, run_dir) -> None`` writing the algorithm's own pictures at the end of a
+            run (a learned space's latent projection and reconstructions).
+        descriptor_names: the archive's descriptor axes when they are not the task's (a learned space's
+            ``latent 1``, ...), or None.
     """
 
     config: Dict[str, Any]
@@ -30,6 +34,8 @@ class Job:
     init: Callable[[Any], Tuple[Any, Dict[str, Any]]]
     scan: Callable[[Any, int], Tuple[Any, Dict[str, Any]]]
     archive_of: Callable[[Any], Any]
+    artifacts: Optional[Callable[[Any, str], None]] = None
+    descriptor_names: Optional[List[str]] = None
 
 
 @dataclasses.dataclass

@@ -472,6 +472,18 @@ def plot_archive(archive, ax=None, descriptor_names=None, **kwargs):
     return draw(archive, ax=ax, descriptor_names=descriptor_names, **kwargs)
 
 
+def ground_truth_view(archive):
+    """For an unstructured archive whose descriptors are not the ground truth (a learned space's latents,
+    a signature) but which stores ``extras["gt_descriptor"] (C, 2)``: a copy placed by that ground truth
+    (unbounded: the plots span the elites), to draw where the agents ended up. Any other archive: None."""
+    extras = getattr(archive, "extras", None)
+    truth = extras.get("gt_descriptor") if isinstance(extras, dict) else None
+    if truth is None or truth.ndim != 2 or truth.shape[1] != 2 or _dim(archive) == 2 or _is_grid(archive) or _is_cvt(archive):
+        return None
+    inf = float("inf")
+    return archive.replace(descriptors=truth.astype(archive.descriptors.dtype), lower=(-inf, -inf), upper=(inf, inf))
+
+
 DEFAULT_CURVES = ("qd_score", "coverage", "max_fitness", "mean_fitness")
 # Exploration runs (novelty search, random search on the sparse-reward tasks; columns of
 # :func:`qd.metrics.exploration_metrics`): ground-truth coverage, uniformity, reward areas found, and the best
@@ -525,3 +537,80 @@ def plot_metrics(
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------- #
+# Learned behaviour spaces
+# --------------------------------------------------------------------------------------------- #
+def project_2d(points: np.ndarray) -> np.ndarray:
+    """``(N, L) -> (N, 2)``: the first two principal components (scikit-learn's PCA); ``L <= 2`` is padded
+    with zeros instead."""
+    points = np.asarray(points, np.float64)
+    if points.shape[1] <= 2 or points.shape[0] < 3:
+        out = np.zeros((points.shape[0], 2))
+        out[:, : min(2, points.shape[1])] = points[:, :2]
+        return out
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2).fit_transform(points)
+
+
+def plot_latent_space(latents, ground_truth=None, truth_names: Sequence[str] = ("ground-truth x", "ground-truth y")):
+    """A learned descriptor space, projected to 2-D by PCA: one panel per ground-truth axis, each point
+    coloured by that coordinate (a space that learned the outcome shows smooth colour gradients).
+
+    Args:
+        latents: ``(N, L)`` descriptors (e.g. an archive's latent codes).
+        ground_truth: ``(N, 2)`` the agents' ground-truth descriptors (e.g. final positions), or None (one
+            uncoloured panel).
+        truth_names: the colour bars' labels.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    plt = _pyplot()
+    xy = project_2d(latents)
+    panels = 1 if ground_truth is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.5), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        if ground_truth is None:
+            ax.scatter(xy[:, 0], xy[:, 1], s=4)
+        else:
+            points = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(ground_truth)[:, i], s=4, cmap="viridis")
+            fig.colorbar(points, ax=ax, label=truth_names[i])
+        ax.set_xlabel("latent PC 1")
+        ax.set_ylabel("latent PC 2")
+    fig.suptitle(f"learned descriptor space ({np.asarray(latents).shape[1]}-D, PCA), {len(xy)} agents")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(images, reconstructions):
+    """Images (top row) over their autoencoder reconstructions (bottom row).
+
+    Args:
+        images, reconstructions: ``(N, H, W, 3)`` float RGB in ``[0, 1]`` (values outside are clipped).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    plt = _pyplot()
+    images, reconstructions = np.asarray(images), np.asarray(reconstructions)
+    n = images.shape[0]
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
+    for j in range(n):
+        for row, picture in enumerate((images[j], reconstructions[j])):
+            axes[row][j].imshow(np.clip(picture, 0.0, 1.0))
+            axes[row][j].set_xticks([])
+            axes[row][j].set_yticks([])
+    axes[0][0].set_ylabel("image")
+    axes[1][0].set_ylabel("reconstruction")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: str, dpi: int = 120) -> None:
+    """Save ``fig`` to ``path`` and close it."""
+    plt = _pyplot()
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)

@@ -11,6 +11,9 @@ Run directory layout::
                               names as metadata), written with every checkpoint and at the end
     RUN_DIR/archive.png       archive heatmap
     RUN_DIR/metrics.png       metric curves
+    RUN_DIR/latent_space.png  learned behaviour spaces (TAXONS...): the archive's latents projected to 2-D,
+                              coloured by the ground truth; reconstructions.png: images over their
+                              reconstructions (both written at the end of the run, from its state)
 
 ``qd plot`` redraws the plots from ``archive.npz`` and ``metrics.csv`` alone (no task, nothing compiled).
 A file that is missing, empty, truncated, corrupt, of the wrong kind or written by another job raises
@@ -285,11 +288,12 @@ def read_metrics(run_dir: str) -> Dict[str, np.ndarray]:
     return {name: values[:, i] for i, name in enumerate(header)}
 
 
-def archive_metadata(config: Dict[str, Any], task: Any) -> Dict[str, Any]:
-    """What ``archive.npz`` carries beside the archive: task, algorithm and, if the task names them, the
-    descriptor axes (so that ``qd plot`` labels them without building the task)."""
+def archive_metadata(config: Dict[str, Any], task: Any, descriptor_names: Optional[List[str]] = None) -> Dict[str, Any]:
+    """What ``archive.npz`` carries beside the archive: task, algorithm and, if the task (or, for a learned
+    descriptor space, the job: ``descriptor_names``) names them, the descriptor axes (so that ``qd plot``
+    labels them without building the task)."""
     metadata: Dict[str, Any] = {"task": config["task"], "algorithm": config["algorithm"]["name"]}
-    names = getattr(task, "descriptor_names", None)
+    names = descriptor_names if descriptor_names is not None else getattr(task, "descriptor_names", None)
     if names is not None:
         metadata["descriptor_names"] = [str(n) for n in names]
     return metadata
@@ -367,12 +371,16 @@ def write_plots(run_dir: str, archive: Any, metadata: Optional[Dict[str, Any]] =
     import matplotlib.figure
     import matplotlib.pyplot as plt
 
-    from qd.plotting import plot_archive, plot_metrics
+    from qd.plotting import ground_truth_view, plot_archive, plot_metrics
 
     metrics = read_metrics(run_dir)
     metadata = metadata or {}
-    drawn = plot_archive(archive, descriptor_names=metadata.get("descriptor_names"))
     title = archive_title(archive, metrics, metadata)
+    names = metadata.get("descriptor_names")
+    in_truth = ground_truth_view(archive)  # learned descriptors: draw the archive where its agents ended up
+    if in_truth is not None:
+        archive, names, title = in_truth, ["ground-truth descriptor 1", "ground-truth descriptor 2"], title + " (ground truth)"
+    drawn = plot_archive(archive, descriptor_names=names)
     if isinstance(drawn, matplotlib.figure.Figure):  # d >= 3: one panel per pair of dimensions
         figure = drawn
         figure.suptitle(title)
@@ -494,7 +502,8 @@ def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
     """The progress bar's postfix for a chunk's metrics (``{name: (n,) array}``): the last value of each
     metric present, in this order: ``evals``, ``qd_score``, then ``gt_cov`` (the ground-truth coverage of
     an exploration run, ``gt_coverage``) when present, else ``coverage`` (the archive's), then ``areas``
-    (reward areas found / areas, on sparse-reward tasks), then ``max_fit``.
+    (reward areas found / areas, on sparse-reward tasks), then ``max_fit``, then for learned behaviour
+    spaces ``ae_loss`` (the last training's loss, ``-`` before the first) and ``trainings``.
 
     A novelty-search archive's fill fraction is not a coverage, so an exploration run shows ``gt_cov`` only.
     """
@@ -513,6 +522,9 @@ def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
         fields["areas"] = f"{int(last['reward_areas_found'])}/{num_areas}"
     if "max_fitness" in last:
         fields["max_fit"] = f"{float(last['max_fitness']):.4g}"
+    if "ae_trainings" in last:  # a learned behaviour space: its encoder's last training loss, and how many
+        fields["ae_loss"] = f"{float(last['ae_loss']):.4g}" if np.isfinite(last.get("ae_loss", np.nan)) else "-"
+        fields["trainings"] = str(int(last["ae_trainings"]))
     return fields
 
 
@@ -584,7 +596,7 @@ def run(
     if config["compilation_cache"]:
         enable_compilation_cache()
     job = build_job(config)
-    metadata = archive_metadata(config, job.task)
+    metadata = archive_metadata(config, job.task, job.descriptor_names)
 
     def checkpoint(state, iteration):
         _save_run_checkpoint(run_dir, state, iteration, config)
@@ -633,6 +645,8 @@ def run(
     archive = job.archive_of(state)
     save_run_archive(run_dir, archive, metadata)
     write_plots(run_dir, archive, metadata)
+    if job.artifacts is not None:
+        job.artifacts(state, run_dir)
     return state, run_dir
 
 

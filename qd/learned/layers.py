@@ -35,8 +35,10 @@ and kernel gradient (XLA's own, measured fast), stride-1 convolutions, and pure 
   1-padded input followed by a 2x2 stride-1 convolution of ``4 * Cin`` channels (``_conv_down_s2d``:
   ``out[i] = sum_a xpad[2 i + a] w[a]`` and ``a = 2 d + p`` give ``out[i] = sum_{d, p} s2d(xpad)[i + d, p]
   w[2 d + p]``), measured faster there;
-- the kernel gradients: XLA's own for the strided convolution (ConvUp's is the same contraction with
-  the roles of input and output cotangent exchanged).
+- the kernel gradients: the strided convolution's as 16 matrix products, one per kernel tap (ConvUp's is
+  the same contraction with the roles of input and output cotangent exchanged). XLA's own convolution for
+  it is fast at the top level but 20-100x slower inside a loop body (jax-ml/jax#12868), and the
+  autoencoders train inside one (:mod:`qd.learned.training`).
 
 Differentiating the sub-pixel or space-to-depth forms with plain autodiff (``impl="sub3x3"``,
 ``"sub2x2"``, ``"phases"``, ``"s2d"``, kept for comparison and tests) is exact too but slower: XLA:CPU
@@ -204,8 +206,16 @@ def _a(x, w):
 
 
 def _k(x, g, w_shape):
-    w0 = jnp.zeros(w_shape, x.dtype)
-    return jax.vjp(lambda w: _conv_down_plain(x, w), w0)[1](g)[0]
+    """The strided convolution's kernel gradient, ``dw[a, b, i, o] = sum_{n, y, x} xpad[n, 2 y + a, 2 x + b, i]
+    g[n, y, x, o]``, as 16 matrix products (one per tap) of a strided slice of the 1-padded input with the
+    cotangent. XLA:CPU computes this contraction fast as a convolution outside loops but 20-100x slower
+    inside a ``while`` / ``scan`` body (jax-ml/jax#12868; measured: STAX AE gradient 0.36 s -> 16 s for 3
+    steps), and a training runs inside one; matrix products are fast in both places."""
+    _, h, w, _ = g.shape
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    taps = [[jnp.einsum("nhwi,nhwo->io", xp[:, a : a + 2 * h : 2, b : b + 2 * w : 2, :], g,
+                        precision=lax.Precision.HIGHEST) for b in range(4)] for a in range(4)]
+    return jnp.stack([jnp.stack(row) for row in taps]).astype(x.dtype).reshape(w_shape)
 
 
 def _swap(w):

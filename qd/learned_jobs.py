@@ -1,0 +1,188 @@
+"""``qd run`` jobs for learned behaviour spaces: TAXONS and its variants (``--algorithm taxons``, ``taxo_n``,
+``taxo_s``, ``nt``) and the TAXONS paper's baselines (``ps``, ``rbd``, ``ibd``); registered by
+:mod:`qd.components`.
+
+What the encoder learns from, by task:
+
+- tasks that draw themselves (the sparse-reward tasks: a ``render`` method and ``extras["final_state"]``):
+  the 64x64 RGB image of the final state, through a convolutional autoencoder (``--autoencoder stax``, the
+  STAX AE, default; ``taxons``, the ICRA AE with BatchNorm);
+- other tasks with ``with_trajectory_samples`` (the Brax tasks): the torso's subsampled trajectory
+  (``--trajectory-samples`` time points of x, y, z, flattened), through an MLP autoencoder.
+
+Config values used: ``batch_size`` (evaluations per generation: ``batch_size // 2`` parents, 2 offspring
+each; SERENE / STAX: 200), ``iterations`` (generations), ``sigma`` (Gaussian mutation; the sparse tasks
+register 0.05), ``seed``. The novelty archive is an :class:`qd.UnstructuredArchive` of 16384 slots (IBD:
+just what the run fills, since each slot holds a 12288-D image descriptor), 5 offspring per generation,
+storing each agent's source (to re-encode it after a training) and its ground truth (for plots).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict
+
+from pydantic import Field
+
+from qd.jobs import BuildContext, Job, checked_devices, genotype_clip, genotype_template
+from qd.options import Choice, ConfigError, Model, NonNegativeInt, PositiveFloat, PositiveInt
+from qd.exploration_jobs import NS_ARCHIVE_CAPACITY, NS_ARCHIVE_PER_GENERATION
+
+LATENT_PLOT = "latent_space.png"
+RECONSTRUCTION_PLOT = "reconstructions.png"
+
+
+class TaxonsConfig(Model):
+    sigma: PositiveFloat = Field(0.1, description="Gaussian mutation sigma (emitter gaussian, algorithm ns)")
+    autoencoder: Choice("stax", "taxons") = Field(
+        "stax", description="TAXONS: convolutional AE of the STAX code (default) or of the ICRA TAXONS code (BatchNorm)"
+    )
+    latent_dim: PositiveInt = Field(10, description="TAXONS: size of the learned descriptor (the AE's latent code)")
+    schedule: Choice("stax", "icra") = Field(
+        "stax", description="TAXONS: AE training schedule: stax (after exploration chunks 1, 3, 6, 10, ..., early "
+        "stopping) or icra (every 30 generations, 5 epochs)",
+    )
+    insertion: Choice("random", "top") = Field(
+        "random", description="TAXONS: archive 5 random offspring per generation (STAX) or the 5 best by the criterion (ICRA)"
+    )
+    warmup_generations: NonNegativeInt = Field(0, description="TAXONS: first generations that select by novelty only (ICRA: 30)")
+    exploration_chunk: PositiveInt = Field(
+        1000, description="TAXONS stax schedule: evaluations per exploration chunk (trainings after chunks 1, 3, 6, ...)"
+    )
+    ae_max_epochs: PositiveInt = Field(100, description="TAXONS stax schedule: most epochs of one AE training (early stopping)")
+    ae_learning_rate: PositiveFloat = Field(1e-3, description="TAXONS/AURORA: Adam learning rate of the AE")
+    ae_batch_size: PositiveInt = Field(128, description="TAXONS/AURORA: AE training minibatch size")
+    trajectory_samples: PositiveInt = Field(
+        10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
+    )
+
+
+def _extras_template(task: Any, evaluate: Callable) -> Dict[str, Any]:
+    """One unbatched entry of the evaluation's extras (computed abstractly: nothing runs)."""
+    import jax
+    import jax.numpy as jnp
+
+    def extras(key):
+        return evaluate(task.initial_genotypes(key, 1), key).extras
+
+    shapes = jax.eval_shape(extras, jax.random.PRNGKey(0))
+    if not isinstance(shapes, dict):
+        raise ConfigError("--algorithm taxons: the task's evaluation has no extras dict to learn from")
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), shapes)
+
+
+def learning_source(task: Any, cfg: TaxonsConfig, image_model: Callable[[], Any], where: str):
+    """``(task, source_key, render, model)`` of what the encoder learns from on ``task`` (module docstring).
+
+    Raises:
+        ConfigError: a task with neither images nor trajectories.
+    """
+    from qd.learned.autoencoders import MLPAutoencoder
+
+    if callable(getattr(task, "render", None)):
+        return task, "final_state", task.render, image_model()
+    if callable(getattr(task, "with_trajectory_samples", None)):
+        import jax.numpy as jnp
+
+        task = task.with_trajectory_samples(cfg.trajectory_samples)
+        flatten = lambda trajectory: jnp.reshape(trajectory, (trajectory.shape[0], -1))
+        return task, "trajectory", flatten, MLPAutoencoder(latent_dim=cfg.latent_dim)
+    raise ConfigError(f"{where}: the task neither renders images nor records trajectories, so there is nothing to learn from")
+
+
+def _ground_truth(task: Any):
+    from qd.metrics import GroundTruth
+
+    bounds = task.descriptor_bounds
+    if len(bounds[0]) != 2:
+        return None
+    return GroundTruth.create(bounds, int(getattr(task, "num_reward_areas", 0)), 50, "TAXONS")
+
+
+def build_taxons(variant: str) -> Callable[[TaxonsConfig, BuildContext], Job]:
+    """The builder of one TAXONS variant (:data:`qd.algorithms.taxons.VARIANTS`)."""
+
+    def build(cfg: TaxonsConfig, ctx: BuildContext) -> Job:
+        import jax
+        import jax.numpy as jnp
+
+        from qd.algorithms.driver import Driver
+        from qd.algorithms.novelty_search import novelty_archive_metrics
+        from qd.algorithms.taxons import VARIANTS, TaxonsAlgorithm
+        from qd.archives import UnstructuredArchive
+        from qd.learned import autoencoders
+        from qd.learned.training import Autoencoder
+
+        config = ctx.config
+        where = f"--algorithm {variant}"
+        if config["batch_size"] < 2 or config["batch_size"] % 2:
+            raise ConfigError(f"--batch-size: {variant} needs an even number of evaluations per generation (2 per parent)")
+        descriptor, criterion, train = VARIANTS[variant]
+        make_image_model = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
+        task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim), where)
+        if descriptor == "image" and source_key != "final_state":
+            raise ConfigError(f"{where}: the image descriptor needs a task that renders images (a sparse-reward task)")
+        autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size)
+        algorithm = TaxonsAlgorithm(
+            autoencoder, descriptor=descriptor, criterion=criterion, train=train, source_key=source_key,
+            warmup_generations=cfg.warmup_generations, schedule=cfg.schedule, sigma=cfg.sigma,
+            chunk_generations=max(1, cfg.exploration_chunk // config["batch_size"]), max_epochs=cfg.ae_max_epochs,
+            genotype_bounds=genotype_clip(task),
+        )
+        everything = _extras_template(task, task.evaluate)
+        kept = [k for k in (source_key, "gt_descriptor", "reward_area") if k in everything]
+        extras_template = {k: everything[k] for k in kept}
+        template = genotype_template(task)
+        dim = algorithm.descriptor_dim(template, extras_template[source_key])
+        capacity = NS_ARCHIVE_CAPACITY
+        if descriptor == "image":  # 48 kB per slot: only the slots this run can fill
+            capacity = min(capacity, NS_ARCHIVE_PER_GENERATION * (config["iterations"] + 1))
+        archive = UnstructuredArchive.create(
+            template, capacity, dim, policy="random" if cfg.insertion == "random" else "most_novel",
+            num_per_batch=NS_ARCHIVE_PER_GENERATION, extras_template=extras_template,
+            qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
+        )
+        driver = Driver(algorithm, task.evaluate, metrics_fn=novelty_archive_metrics, ground_truth=_ground_truth(task),
+                        compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config))
+        driver.name = variant
+        population = config["batch_size"] // 2
+
+        def init(key):
+            k_genotypes, k_algo = jax.random.split(key)
+            return driver.init(archive, task.initial_genotypes(k_genotypes, population), k_algo)
+
+        def artifacts(state, run_dir):
+            write_learned_space_plots(run_dir, algorithm, state.algo)
+
+        names = {"latent": "latent", "genotype": "gene", "random": "random", "image": "pixel"}[descriptor]
+        return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.archive,
+                   artifacts=artifacts, descriptor_names=[f"{names} {i + 1}" for i in range(dim)])
+
+    return build
+
+
+def write_learned_space_plots(run_dir: str, algorithm: Any, state: Any, max_points: int = 4000) -> None:
+    """``latent_space.png`` (a 2-D PCA projection of the archive's descriptors, coloured by the ground truth)
+    and, with an encoder on images, ``reconstructions.png`` (a few archived images over their
+    reconstructions) in ``run_dir``."""
+    import jax
+    import numpy as np
+
+    from qd.plotting import plot_latent_space, plot_reconstructions, save_figure
+
+    archive = state.archive
+    filled = np.asarray(archive.filled)
+    if not filled.any():
+        return
+    descriptors = np.asarray(archive.descriptors)[filled][:max_points]
+    truth = archive.extras.get("gt_descriptor") if isinstance(archive.extras, dict) else None
+    colour = None if truth is None else np.asarray(truth)[filled][:max_points]
+    save_figure(plot_latent_space(descriptors, colour), os.path.join(run_dir, LATENT_PLOT))
+    ae = getattr(state, "ae", None)
+    render = getattr(getattr(algorithm, "autoencoder", None), "render", None)
+    if ae is None or render is None or getattr(algorithm, "source_key", None) != "final_state":
+        return
+    index = np.flatnonzero(filled)[np.linspace(0, filled.sum() - 1, min(8, int(filled.sum()))).astype(int)]
+    sources = jax.tree_util.tree_map(lambda x: x[index], archive.extras[algorithm.source_key])
+    images, recon = algorithm.autoencoder.reconstruct(ae, sources)
+    save_figure(plot_reconstructions(np.asarray(images), np.asarray(recon)), os.path.join(run_dir, RECONSTRUCTION_PLOT))
