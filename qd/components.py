@@ -364,5 +364,7 @@ _TAXONS = {
 }
 for _name, _description in _TAXONS.items():
     ALGORITHMS.register(_name, learned_jobs.TaxonsConfig, learned_jobs.build_taxons(_name), _description)
+ALGORITHMS.register("aurora", learned_jobs.AuroraConfig, learned_jobs.build_aurora,
+                    "AURORA: MAP-Elites in a learned latent space (Grillotti & Cully 2022)", uses=("emitter", "scheduler"))
 
 REGISTRIES: Dict[str, Registry] = {"algorithm": ALGORITHMS, "archive": ARCHIVES, "emitter": EMITTERS, "scheduler": SCHEDULERS}

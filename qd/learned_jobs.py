@@ -1,6 +1,6 @@
 """``qd run`` jobs for learned behaviour spaces: TAXONS and its variants (``--algorithm taxons``, ``taxo_n``,
-``taxo_s``, ``nt``) and the TAXONS paper's baselines (``ps``, ``rbd``, ``ibd``); registered by
-:mod:`qd.components`.
+``taxo_s``, ``nt``), the TAXONS paper's baselines (``ps``, ``rbd``, ``ibd``) and AURORA (``--algorithm
+aurora``, with the config's emitters and scheduler); registered by :mod:`qd.components`.
 
 What the encoder learns from, by task:
 
@@ -170,7 +170,7 @@ def write_learned_space_plots(run_dir: str, algorithm: Any, state: Any, max_poin
 
     from qd.plotting import plot_latent_space, plot_reconstructions, save_figure
 
-    archive = state.archive
+    archive = algorithm.archive(state)
     filled = np.asarray(archive.filled)
     if not filled.any():
         return
@@ -186,3 +186,56 @@ def write_learned_space_plots(run_dir: str, algorithm: Any, state: Any, max_poin
     sources = jax.tree_util.tree_map(lambda x: x[index], archive.extras[algorithm.source_key])
     images, recon = algorithm.autoencoder.reconstruct(ae, sources)
     save_figure(plot_reconstructions(np.asarray(images), np.asarray(recon)), os.path.join(run_dir, RECONSTRUCTION_PLOT))
+
+
+class AuroraConfig(Model):
+    autoencoder: Choice("stax", "taxons") = Field(
+        "stax", description="TAXONS: convolutional AE of the STAX code (default) or of the ICRA TAXONS code (BatchNorm)"
+    )
+    latent_dim: PositiveInt = Field(10, description="TAXONS: size of the learned descriptor (the AE's latent code)")
+    target_size: PositiveInt = Field(1024, description="AURORA: number of elites the container-size control aims at")
+    train_every: PositiveInt = Field(10, description="AURORA: first AE training after this many generations, then at doubling intervals")
+    csc_rule: Choice("aurora", "qdax") = Field("aurora", description="AURORA: container-size control rule")
+    ae_max_epochs: PositiveInt = Field(20, description="TAXONS stax schedule: most epochs of one AE training (early stopping)")
+    ae_learning_rate: PositiveFloat = Field(1e-3, description="TAXONS/AURORA: Adam learning rate of the AE")
+    ae_batch_size: PositiveInt = Field(128, description="TAXONS/AURORA: AE training minibatch size")
+    trajectory_samples: PositiveInt = Field(
+        10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
+    )
+
+
+def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
+    """AURORA with the config's emitters (and scheduler) in a container of ``2 * target_size`` slots."""
+    import jax
+
+    from qd.algorithms.aurora import Aurora
+    from qd.archives import UnstructuredContainer
+    from qd.learned import autoencoders
+    from qd.learned.training import Autoencoder
+
+    config = ctx.config
+    make_image_model = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
+    task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim),
+                                                      "--algorithm aurora")
+    emitter = BuildContext(config, task, ctx.registries).emitter()
+    autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size)
+    everything = _extras_template(task, task.evaluate)
+    extras_template = {k: everything[k] for k in (source_key, "gt_descriptor", "reward_area") if k in everything}
+    driver = Aurora(emitter, autoencoder, task.evaluate, ground_truth=_ground_truth(task),
+                    compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
+                    target_size=cfg.target_size, source_key=source_key, train_every=cfg.train_every,
+                    max_epochs=cfg.ae_max_epochs, csc_rule=cfg.csc_rule)
+    dim = driver.algorithm.latent_dim(extras_template[source_key])
+    container = UnstructuredContainer.create(genotype_template(task), 2 * cfg.target_size, dim,
+                                             extras_template=extras_template,
+                                             qd_offset=float(getattr(task, "qd_offset", 0.0)))
+
+    def init(key):
+        k_genotypes, k_algo = jax.random.split(key)
+        return driver.init(container, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
+
+    def artifacts(state, run_dir):
+        write_learned_space_plots(run_dir, driver.algorithm, state.algo)
+
+    return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.container,
+               artifacts=artifacts, descriptor_names=[f"latent {i + 1}" for i in range(dim)])
