@@ -85,8 +85,12 @@ def learning_source(task: Any, cfg: TaxonsConfig, image_model: Callable[[], Any]
         import jax.numpy as jnp
 
         task = task.with_trajectory_samples(cfg.trajectory_samples)
+        template = _extras_template(task, task.evaluate)
+        if "trajectory" not in template:
+            raise ConfigError(f"{where}: the task recorded no trajectory after with_trajectory_samples")
+        size = int(template["trajectory"].size)
         flatten = lambda trajectory: jnp.reshape(trajectory, (trajectory.shape[0], -1))
-        return task, "trajectory", flatten, MLPAutoencoder(latent_dim=cfg.latent_dim)
+        return task, "trajectory", flatten, MLPAutoencoder(input_dim=size, latent_dim=cfg.latent_dim)
     raise ConfigError(f"{where}: the task neither renders images nor records trajectories, so there is nothing to learn from")
 
 

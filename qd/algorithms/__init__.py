@@ -1,16 +1,22 @@
 """QD algorithms: each is ``init`` / ``ask`` / ``tell`` on its state (the protocol of
 :mod:`qd.algorithms.driver`), run by the one :class:`Driver` (compiled loop in chunks, lazy initial batch,
 sharding, host-side ask/tell, several seeds as one program); input checks in :mod:`qd.algorithms.checks`;
-the exploration comparison of notebook 02 in :mod:`qd.algorithms.comparison`."""
+the exploration comparison of notebook 02 in :mod:`qd.algorithms.comparison`; learned behaviour spaces:
+:mod:`qd.algorithms.taxons` (TAXONS and variants), :mod:`qd.algorithms.aurora`."""
 
 from qd.algorithms.driver import Driver, RunState
 from qd.algorithms.cma_mae import CMAMAE, CMAMAEAlgorithm, CMAMAEState
 from qd.algorithms.map_elites import MAPElites, MAPElitesAlgorithm, MAPElitesState
 from qd.algorithms.novelty_search import NoveltySearch, NoveltySearchAlgorithm, NoveltySearchState
 from qd.algorithms.random_search import RandomSearch, RandomSearchAlgorithm, RandomSearchState
+from qd.algorithms.taxons import Taxons, TaxonsAlgorithm, TaxonsState
+from qd.algorithms.aurora import Aurora, AuroraAlgorithm, AuroraState
 from qd.algorithms.comparison import compare_exploration, plot_exploration_comparison
 
 __all__ = [
+    "Aurora",
+    "AuroraAlgorithm",
+    "AuroraState",
     "CMAMAE",
     "CMAMAEAlgorithm",
     "CMAMAEState",
@@ -25,6 +31,9 @@ __all__ = [
     "RandomSearchAlgorithm",
     "RandomSearchState",
     "RunState",
+    "Taxons",
+    "TaxonsAlgorithm",
+    "TaxonsState",
     "compare_exploration",
     "plot_exploration_comparison",
 ]
