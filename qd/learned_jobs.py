@@ -6,7 +6,9 @@ What the encoder learns from, by task:
 
 - tasks that draw themselves (the sparse-reward tasks: a ``render`` method and ``extras["final_state"]``):
   the 64x64 RGB image of the final state, through a convolutional autoencoder (``--autoencoder stax``, the
-  STAX AE, default; ``taxons``, the ICRA AE with BatchNorm);
+  STAX AE, default; ``taxons``, the ICRA AE with BatchNorm); with ``--views S`` (STAX's "multi") the
+  frames at ``S`` time points of the episode (``extras["trajectory_states"]``), each encoded, the descriptor
+  their ``S`` latents concatenated and the surprise the sum of their errors;
 - other tasks with ``with_trajectory_samples`` (the Brax tasks): the torso's subsampled trajectory
   (``--trajectory-samples`` time points of x, y, z, flattened), through an MLP autoencoder.
 
@@ -55,6 +57,10 @@ class TaxonsConfig(Model):
     trajectory_samples: PositiveInt = Field(
         10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
     )
+    views: PositiveInt = Field(
+        1, description="learned spaces on image tasks: frames per agent along its episode (STAX's multi), the last "
+        "one final; the descriptor concatenates their latents",
+    )
 
 
 def _extras_template(task: Any, evaluate: Callable) -> Dict[str, Any]:
@@ -80,6 +86,8 @@ def learning_source(task: Any, cfg: TaxonsConfig, image_model: Callable[[], Any]
     from qd.learned.autoencoders import MLPAutoencoder
 
     if callable(getattr(task, "render", None)):
+        if cfg.views > 1:  # STAX's "multi": the frames at cfg.views time points, the last one final
+            return task.with_trajectory_samples(cfg.views), "trajectory_states", task.render, image_model()
         return task, "final_state", task.render, image_model()
     if callable(getattr(task, "with_trajectory_samples", None)):
         import jax.numpy as jnp
@@ -124,9 +132,11 @@ def build_taxons(variant: str) -> Callable[[TaxonsConfig, BuildContext], Job]:
         descriptor, criterion, train = VARIANTS[variant]
         make_image_model = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
         task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim), where)
-        if descriptor == "image" and source_key != "final_state":
+        if descriptor == "image" and source_key == "trajectory":
             raise ConfigError(f"{where}: the image descriptor needs a task that renders images (a sparse-reward task)")
-        autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size)
+        frames = cfg.views if source_key == "trajectory_states" else 1
+        autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size,
+                                  frames=frames)
         algorithm = TaxonsAlgorithm(
             autoencoder, descriptor=descriptor, criterion=criterion, train=train, source_key=source_key,
             warmup_generations=cfg.warmup_generations, schedule=cfg.schedule, sigma=cfg.sigma,
@@ -206,6 +216,10 @@ class AuroraConfig(Model):
     trajectory_samples: PositiveInt = Field(
         10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
     )
+    views: PositiveInt = Field(
+        1, description="learned spaces on image tasks: frames per agent along its episode (STAX's multi), the last "
+        "one final; the descriptor concatenates their latents",
+    )
 
 
 def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
@@ -222,7 +236,9 @@ def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
     task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim),
                                                       "--algorithm aurora")
     emitter = BuildContext(config, task, ctx.registries).emitter()
-    autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size)
+    frames = cfg.views if source_key == "trajectory_states" else 1
+    autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size,
+                              frames=frames)
     everything = _extras_template(task, task.evaluate)
     extras_template = {k: everything[k] for k in (source_key, "gt_descriptor", "reward_area") if k in everything}
     driver = Aurora(emitter, autoencoder, task.evaluate, ground_truth=_ground_truth(task),

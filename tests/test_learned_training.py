@@ -114,3 +114,16 @@ def test_encoding_in_chunks_and_of_valid_rows_only():
     vz, ve = jax.jit(ae.encode_valid)(state, data, mask)
     np.testing.assert_allclose(vz[mask], whole_z[mask], rtol=1e-6, atol=1e-6)
     assert float(jnp.abs(vz[~mask]).sum()) == 0 and float(jnp.abs(ve[~mask]).sum()) == 0
+
+
+def test_several_views_per_source_concatenate_latents_and_sum_errors():
+    ae1 = Autoencoder(TinyAE())
+    ae3 = Autoencoder(TinyAE(), frames=3)
+    data = _data(12).reshape(4, 3, 8)  # 4 sources of 3 views each
+    state = ae1.init(jax.random.PRNGKey(0), data[0])
+    z, e = ae3.encode(state, data)
+    z1, e1 = ae1.encode(state, data.reshape(12, 8))
+    np.testing.assert_allclose(z, z1.reshape(4, 9), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(e, e1.reshape(4, 3).sum(axis=1), rtol=1e-6)
+    trained = jax.jit(ae3.train, static_argnums=(3,))(state, padded_dataset(data), jax.random.PRNGKey(1), 2)
+    assert np.isfinite(float(trained.loss))

@@ -45,11 +45,18 @@ def test_taxons_run_directory_and_exact_resume_across_trainings(tmp_path):
     np.testing.assert_array_equal(read_metrics(str(tmp_path / "cut"))["ae_loss"], metrics["ae_loss"])
 
 
-@pytest.mark.parametrize("algorithm,dim", [("ps", 63), ("rbd", 10)])
-def test_baselines_run_from_the_command_line(tmp_path, algorithm, dim):
+@pytest.mark.parametrize("algorithm,extra,dim", [
+    ("ps", [], 63), ("rbd", [], 10), ("ibd", [], 64 * 64 * 3),
+    ("nt", ["--views", "2"], 20),  # STAX's multi: two frames per agent, their latents concatenated
+])
+def test_baselines_and_views_run_from_the_command_line(tmp_path, algorithm, extra, dim):
     args = ["run", "--algorithm", algorithm, "--task", "hard_maze", "--task-option", "num_steps=20", "--batch-size", "20",
-            "--iterations", "2", "--chunk-size", "2", "--no-progress", "--output-dir", str(tmp_path), "--run-name", algorithm]
+            "--iterations", "2", "--chunk-size", "2", "--no-progress", "--output-dir", str(tmp_path), "--run-name", algorithm,
+            *extra]
     assert main(args) == 0
     archive, _ = runner.load_run_archive(str(tmp_path / algorithm))
     assert archive.descriptor_dim == dim and int(archive.num_elites) == 10
-    assert "ae_loss" not in read_metrics(str(tmp_path / algorithm))
+    if algorithm == "ibd":  # 48 kB per slot: the archive holds what 2 generations (+ the first) can fill
+        assert archive.capacity == 15
+    metrics = read_metrics(str(tmp_path / algorithm))
+    assert ("ae_loss" in metrics) == (algorithm == "nt") and np.all(metrics["ae_trainings" if algorithm == "nt" else "iteration"] >= 0)

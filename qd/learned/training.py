@@ -178,17 +178,23 @@ class Autoencoder:
         learning_rate: Adam's step size (TAXONS / STAX: 1e-3).
         batch_size: minibatch size (128).
         encode_chunk: rows encoded at a time (bounds the memory of rendered images).
+        frames: views per source (STAX's ``samples_per_traj``, "multi"): with ``frames = S > 1`` every source
+            leaf has a second axis ``S`` (``(B, S, ...)``, e.g. a sparse task's ``extras["trajectory_states"]``),
+            each view is rendered and encoded on its own, the descriptor is the concatenation of the ``S``
+            latents (``(B, S L)``) and the surprise (and the training loss) the sum of the ``S`` errors.
 
     Raises:
-        ValueError: a non-positive ``learning_rate``, ``batch_size`` or ``encode_chunk``.
+        ValueError: a non-positive ``learning_rate``, ``batch_size``, ``encode_chunk`` or ``frames``.
     """
 
     def __init__(self, model: Any, render: Optional[Render] = None, learning_rate: float = 1e-3,
-                 batch_size: int = 128, encode_chunk: int = 256):
+                 batch_size: int = 128, encode_chunk: int = 256, frames: int = 1):
         if not (np.isfinite(learning_rate) and learning_rate > 0):
             raise ValueError(f"Autoencoder: learning_rate must be positive; got {learning_rate}")
-        if int(batch_size) < 1 or int(encode_chunk) < 1:
-            raise ValueError(f"Autoencoder: batch_size and encode_chunk must be positive; got {batch_size}, {encode_chunk}")
+        if int(batch_size) < 1 or int(encode_chunk) < 1 or int(frames) < 1:
+            raise ValueError(f"Autoencoder: batch_size, encode_chunk and frames must be positive; got {batch_size}, "
+                             f"{encode_chunk}, {frames}")
+        self.frames = int(frames)
         self.model = model
         self.render = render
         self.learning_rate = float(learning_rate)
@@ -198,7 +204,9 @@ class Autoencoder:
 
     # ----------------------------------------------------------------------------------------- #
     def inputs(self, sources: Any) -> jax.Array:
-        """The model's inputs for a batch of sources (rendered, as float32)."""
+        """The model's inputs for a batch of sources (rendered, as float32): ``(B S, ...)`` with ``frames = S``."""
+        if self.frames > 1:  # every view is one input
+            sources = jax.tree_util.tree_map(lambda v: v.reshape((v.shape[0] * v.shape[1],) + v.shape[2:]), sources)
         x = sources if self.render is None else self.render(sources)
         return jnp.asarray(x, jnp.float32)
 
@@ -220,14 +228,18 @@ class Autoencoder:
         return {"params": params} if batch_stats is None else {"params": params, "batch_stats": batch_stats}
 
     def _errors(self, params, batch_stats, x, train: bool):
-        """``(per-sample error (B,), latents (B, L), new batch_stats)``."""
+        """``(per-source error (B,), latents (B, S L), new batch_stats)`` of inputs ``x (B S, ...)``."""
         variables = self._variables(params, batch_stats)
         if train and batch_stats is not None:
             (recon, latents), updated = self.model.apply(variables, x, train=True, mutable=["batch_stats"])
             batch_stats = updated["batch_stats"]
         else:
             recon, latents = self.model.apply(variables, x, train=train)
-        return per_sample_error(x, recon), latents, batch_stats
+        errors = per_sample_error(x, recon)
+        if self.frames > 1:
+            n = errors.shape[0] // self.frames
+            errors, latents = errors.reshape(n, self.frames).sum(axis=1), latents.reshape(n, -1)
+        return errors, latents, batch_stats
 
     # ----------------------------------------------------------------------------------------- #
     # Encoding
