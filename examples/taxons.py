@@ -29,6 +29,7 @@ from qd.algorithms import Taxons
 from qd.archives import UnstructuredArchive
 from qd.learned import Autoencoder, stax_autoencoder
 from qd.plotting import plot_latent_space, plot_reconstructions, save_figure
+from qd.tasks.base import extras_template as extras_template_of
 from qd.tasks.sparse import Curling
 
 PARENTS = 100  # SERENE / STAX: 100 parents, 2 offspring each, so 200 evaluations per generation
@@ -56,8 +57,7 @@ def main():
     # unbatched entry of what the task's evaluation returns, computed from shapes only (nothing runs).
     key = jax.random.key(args.seed)
     k_genotypes, k_run = jax.random.split(key)
-    shapes = jax.eval_shape(lambda k: task.evaluate(task.initial_genotypes(k, 1), k).extras, key)
-    extras_template = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), {k: shapes[k] for k in ARCHIVED})
+    extras_template = extras_template_of(task, keys=ARCHIVED)
     archive = UnstructuredArchive.create(jnp.zeros(task.num_params), 5 * (args.generations + 1), LATENT_DIM,
                                          policy="random", num_per_batch=5, extras_template=extras_template,
                                          seed=args.seed)
@@ -74,6 +74,7 @@ def main():
 
     matplotlib.use("Agg")
     elites = state.algo.archive.elites()  # the archived agents, as numpy arrays
+    os.makedirs(args.out_dir, exist_ok=True)
     path = os.path.join(args.out_dir, "latent_space.png")
     save_figure(plot_latent_space(elites["descriptors"], elites["extras"]["gt_descriptor"]), path)
     print(f"wrote {path}")

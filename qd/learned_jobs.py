@@ -63,18 +63,14 @@ class TaxonsConfig(Model):
     )
 
 
-def _extras_template(task: Any, evaluate: Callable) -> Dict[str, Any]:
-    """One unbatched entry of the evaluation's extras (computed abstractly: nothing runs)."""
-    import jax
-    import jax.numpy as jnp
+def _extras_template(task: Any, evaluate: Callable = None) -> Dict[str, Any]:
+    """One unbatched entry of the task's evaluation extras (:func:`qd.tasks.base.extras_template`)."""
+    from qd.tasks.base import extras_template
 
-    def extras(key):
-        return evaluate(task.initial_genotypes(key, 1), key).extras
-
-    shapes = jax.eval_shape(extras, jax.random.PRNGKey(0))
-    if not isinstance(shapes, dict):
-        raise ConfigError("--algorithm taxons: the task's evaluation has no extras dict to learn from")
-    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), shapes)
+    template = extras_template(task)
+    if not isinstance(template, dict):
+        raise ConfigError("learned behaviour spaces: the task's evaluation has no extras dict to learn from")
+    return template
 
 
 def learning_source(task: Any, cfg: TaxonsConfig, image_model: Callable[[], Any], where: str):

@@ -468,11 +468,12 @@ class Taxons(Driver):
 
         task = Curling()
         ae = Autoencoder(stax_autoencoder(), render=task.render)
-        algo = TaxonsAlgorithm(ae)
-        template = jax.eval_shape(lambda k: task.evaluate(task.initial_genotypes(k, 1), k).extras, key)
-        archive = UnstructuredArchive.create(jnp.zeros(task.num_params), 12_800, 10, policy="random",
-                                             extras_template=...)  # one unbatched extras entry
-        taxons = Taxons(task.evaluate, task.descriptor_bounds, task.num_reward_areas, ae)
+        taxons = Taxons(task.evaluate, task.descriptor_bounds, task.num_reward_areas, ae)  # TAXONS, STAX schedule
+        template = extras_template(task, keys=("final_state", "gt_descriptor"))       # qd.tasks.base
+        archive = UnstructuredArchive.create(jnp.zeros(task.num_params), 16_384, 10, policy="random",
+                                             num_per_batch=5, extras_template=template)
+        state, _ = taxons.init(archive, task.initial_genotypes(k1, 100), k2)     # 100 parents, 200 per generation
+        state, metrics = taxons.run(state, 500)
     """
 
     def __init__(

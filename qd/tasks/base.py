@@ -90,3 +90,31 @@ def descriptor_names(task: Any, d: int) -> Tuple[str, ...]:
             archive built for another descriptor than the task's).
     """
     return check_descriptor_names(getattr(task, "descriptor_names", None), d)
+
+
+def extras_template(task: Any, keys: Optional[Sequence[str]] = None) -> Any:
+    """One unbatched entry of ``task.evaluate``'s extras, as zeros (computed abstractly: nothing runs), to
+    give an archive as its ``extras_template`` (e.g. the sources a learned behaviour space re-encodes).
+
+    Args:
+        task: a task with ``evaluate`` and ``initial_genotypes``.
+        keys: keep only these entries of a dict of extras (None: all of them).
+
+    Raises:
+        ValueError: the task returns no extras, or ``keys`` names an entry it does not return.
+    """
+    import jax.numpy as jnp
+
+    def extras(key):
+        return task.evaluate(task.initial_genotypes(key, 1), key).extras
+
+    shapes = jax.eval_shape(extras, jax.random.PRNGKey(0))
+    if shapes is None:
+        raise ValueError(f"{type(task).__name__}.evaluate returns no extras")
+    if keys is not None:
+        missing = [k for k in keys if not isinstance(shapes, dict) or k not in shapes]
+        if missing:
+            have = sorted(shapes) if isinstance(shapes, dict) else type(shapes).__name__
+            raise ValueError(f"{type(task).__name__}.evaluate's extras have no {missing}; they hold {have}")
+        shapes = {k: shapes[k] for k in keys}
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), shapes)
