@@ -489,13 +489,16 @@ DEFAULT_CURVES = ("qd_score", "coverage", "max_fitness", "mean_fitness")
 # :func:`qd.metrics.exploration_metrics`): ground-truth coverage, uniformity, reward areas found, and the best
 # reward of every area in one panel (a key ending in ``*`` is one panel with a curve per matching column).
 EXPLORATION_CURVES = ("gt_coverage", "uniformity", "reward_areas_found", "best_reward_area_*")
-_TITLES = {"gt_coverage": "ground-truth coverage", "best_reward_area_*": "best reward per area"}
+_TITLES = {"gt_coverage": "ground-truth coverage", "best_reward_area_*": "best reward per area",
+           "ae_loss": "autoencoder loss (last training)"}
 
 
 def default_curves(metrics: Dict[str, np.ndarray]) -> Sequence[str]:
     """The curves worth drawing for these metrics: :data:`EXPLORATION_CURVES` when the exploration columns
-    (``gt_coverage``) are present, otherwise :data:`DEFAULT_CURVES` (MAP-Elites and friends)."""
-    return EXPLORATION_CURVES if "gt_coverage" in metrics else DEFAULT_CURVES
+    (``gt_coverage``) are present, otherwise :data:`DEFAULT_CURVES` (MAP-Elites and friends); with a learned
+    behaviour space (``ae_loss``) its training loss too."""
+    curves = EXPLORATION_CURVES if "gt_coverage" in metrics else DEFAULT_CURVES
+    return tuple(curves) + (("ae_loss",) if "ae_loss" in metrics else ())
 
 
 def _columns(metrics: Dict[str, np.ndarray], key: str):
