@@ -34,12 +34,29 @@ LATENT_PLOT = "latent_space.png"
 RECONSTRUCTION_PLOT = "reconstructions.png"
 
 
-class TaxonsConfig(Model):
-    sigma: PositiveFloat = Field(0.1, description="Gaussian mutation sigma (emitter gaussian, algorithm ns)")
+class LearnedSpaceConfig(Model):
+    """The options every learned behaviour space shares (its autoencoder, its training, what it learns from)."""
+
     autoencoder: Choice("stax", "taxons") = Field(
-        "stax", description="TAXONS: convolutional AE of the STAX code (default) or of the ICRA TAXONS code (BatchNorm)"
+        "stax", description="learned spaces: convolutional AE of the STAX code (default) or of the ICRA TAXONS code (BatchNorm)"
     )
-    latent_dim: PositiveInt = Field(10, description="TAXONS: size of the learned descriptor (the AE's latent code)")
+    latent_dim: PositiveInt = Field(10, description="learned spaces: size of the learned descriptor (the AE's latent code)")
+    ae_max_epochs: PositiveInt = Field(
+        100, description="learned spaces: most epochs of one AE training (early stopping; TAXONS 100, AURORA 20)"
+    )
+    ae_learning_rate: PositiveFloat = Field(1e-3, description="learned spaces: Adam learning rate of the AE")
+    ae_batch_size: PositiveInt = Field(128, description="learned spaces: AE training minibatch size")
+    trajectory_samples: PositiveInt = Field(
+        10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
+    )
+    views: PositiveInt = Field(
+        1, description="learned spaces on image tasks: frames per agent along its episode (STAX's multi), the last "
+        "one final; the descriptor concatenates their latents",
+    )
+
+
+class TaxonsConfig(LearnedSpaceConfig):
+    sigma: PositiveFloat = Field(0.1, description="Gaussian mutation sigma (emitter gaussian, algorithm ns)")
     schedule: Choice("stax", "icra") = Field(
         "stax", description="TAXONS: AE training schedule: stax (after exploration chunks 1, 3, 6, 10, ..., early "
         "stopping) or icra (every 30 generations, 5 epochs)",
@@ -50,16 +67,6 @@ class TaxonsConfig(Model):
     warmup_generations: NonNegativeInt = Field(0, description="TAXONS: first generations that select by novelty only (ICRA: 30)")
     exploration_chunk: PositiveInt = Field(
         1000, description="TAXONS stax schedule: evaluations per exploration chunk (trainings after chunks 1, 3, 6, ...)"
-    )
-    ae_max_epochs: PositiveInt = Field(100, description="TAXONS stax schedule: most epochs of one AE training (early stopping)")
-    ae_learning_rate: PositiveFloat = Field(1e-3, description="TAXONS/AURORA: Adam learning rate of the AE")
-    ae_batch_size: PositiveInt = Field(128, description="TAXONS/AURORA: AE training minibatch size")
-    trajectory_samples: PositiveInt = Field(
-        10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
-    )
-    views: PositiveInt = Field(
-        1, description="learned spaces on image tasks: frames per agent along its episode (STAX's multi), the last "
-        "one final; the descriptor concatenates their latents",
     )
 
 
@@ -198,24 +205,13 @@ def write_learned_space_plots(run_dir: str, algorithm: Any, state: Any, max_poin
     save_figure(plot_reconstructions(np.asarray(images), np.asarray(recon)), os.path.join(run_dir, RECONSTRUCTION_PLOT))
 
 
-class AuroraConfig(Model):
-    autoencoder: Choice("stax", "taxons") = Field(
-        "stax", description="TAXONS: convolutional AE of the STAX code (default) or of the ICRA TAXONS code (BatchNorm)"
+class AuroraConfig(LearnedSpaceConfig):
+    ae_max_epochs: PositiveInt = Field(
+        20, description="learned spaces: most epochs of one AE training (early stopping; TAXONS 100, AURORA 20)"
     )
-    latent_dim: PositiveInt = Field(10, description="TAXONS: size of the learned descriptor (the AE's latent code)")
     target_size: PositiveInt = Field(1024, description="AURORA: number of elites the container-size control aims at")
     train_every: PositiveInt = Field(10, description="AURORA: first AE training after this many generations, then at doubling intervals")
     csc_rule: Choice("aurora", "qdax") = Field("aurora", description="AURORA: container-size control rule")
-    ae_max_epochs: PositiveInt = Field(20, description="TAXONS stax schedule: most epochs of one AE training (early stopping)")
-    ae_learning_rate: PositiveFloat = Field(1e-3, description="TAXONS/AURORA: Adam learning rate of the AE")
-    ae_batch_size: PositiveInt = Field(128, description="TAXONS/AURORA: AE training minibatch size")
-    trajectory_samples: PositiveInt = Field(
-        10, description="learned spaces on tasks without images (Brax): time points of the trajectory the AE learns from"
-    )
-    views: PositiveInt = Field(
-        1, description="learned spaces on image tasks: frames per agent along its episode (STAX's multi), the last "
-        "one final; the descriptor concatenates their latents",
-    )
 
 
 def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
