@@ -22,7 +22,7 @@ storing each agent's source (to re-encode it after a training) and its ground tr
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, NamedTuple
 
 from pydantic import Field
 
@@ -70,7 +70,7 @@ class TaxonsConfig(LearnedSpaceConfig):
     )
 
 
-def _extras_template(task: Any, evaluate: Callable = None) -> Dict[str, Any]:
+def _extras_template(task: Any) -> Dict[str, Any]:
     """One unbatched entry of the task's evaluation extras (:func:`qd.tasks.base.extras_template`)."""
     from qd.tasks.base import extras_template
 
@@ -80,29 +80,49 @@ def _extras_template(task: Any, evaluate: Callable = None) -> Dict[str, Any]:
     return template
 
 
-def learning_source(task: Any, cfg: TaxonsConfig, image_model: Callable[[], Any], where: str):
-    """``(task, source_key, render, model)`` of what the encoder learns from on ``task`` (module docstring).
+class LearnedSpace(NamedTuple):
+    """What a learned-space job is built on: the task (recording what the encoder needs), the extras entry
+    holding each agent's source, the autoencoder, and the extras an archive stores (source, ground truth)."""
+
+    task: Any
+    source_key: str
+    autoencoder: Any
+    extras_template: Dict[str, Any]
+
+
+def learned_space(task: Any, cfg: LearnedSpaceConfig, where: str) -> LearnedSpace:
+    """The learned space of ``cfg`` on ``task`` (images or trajectories, see the module docstring).
 
     Raises:
         ConfigError: a task with neither images nor trajectories.
     """
-    from qd.learned.autoencoders import MLPAutoencoder
+    import jax.numpy as jnp
 
+    from qd.learned import autoencoders
+    from qd.learned.training import Autoencoder
+
+    frames = 1
     if callable(getattr(task, "render", None)):
+        source_key, render = "final_state", task.render
         if cfg.views > 1:  # STAX's "multi": the frames at cfg.views time points, the last one final
-            return task.with_trajectory_samples(cfg.views), "trajectory_states", task.render, image_model()
-        return task, "final_state", task.render, image_model()
-    if callable(getattr(task, "with_trajectory_samples", None)):
-        import jax.numpy as jnp
-
-        task = task.with_trajectory_samples(cfg.trajectory_samples)
-        template = _extras_template(task, task.evaluate)
-        if "trajectory" not in template:
-            raise ConfigError(f"{where}: the task recorded no trajectory after with_trajectory_samples")
-        size = int(template["trajectory"].size)
-        flatten = lambda trajectory: jnp.reshape(trajectory, (trajectory.shape[0], -1))
-        return task, "trajectory", flatten, MLPAutoencoder(input_dim=size, latent_dim=cfg.latent_dim)
-    raise ConfigError(f"{where}: the task neither renders images nor records trajectories, so there is nothing to learn from")
+            task, source_key, frames = task.with_trajectory_samples(cfg.views), "trajectory_states", cfg.views
+        make = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
+        model = make(cfg.latent_dim)
+    elif callable(getattr(task, "with_trajectory_samples", None)):
+        task, source_key = task.with_trajectory_samples(cfg.trajectory_samples), "trajectory"
+        render = lambda trajectory: jnp.reshape(trajectory, (trajectory.shape[0], -1))  # flattened
+        model = None
+    else:
+        raise ConfigError(f"{where}: the task neither renders images nor records trajectories, so there is nothing to learn from")
+    everything = _extras_template(task)
+    if source_key not in everything:
+        raise ConfigError(f"{where}: the task's evaluation returns no {source_key!r} to learn from")
+    if model is None:
+        model = autoencoders.MLPAutoencoder(input_dim=int(everything[source_key].size), latent_dim=cfg.latent_dim)
+    autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size,
+                              frames=frames)
+    stored = {k: everything[k] for k in (source_key, "gt_descriptor", "reward_area") if k in everything}
+    return LearnedSpace(task, source_key, autoencoder, stored)
 
 
 def _ground_truth(task: Any):
@@ -125,30 +145,21 @@ def build_taxons(variant: str) -> Callable[[TaxonsConfig, BuildContext], Job]:
         from qd.algorithms.novelty_search import novelty_archive_metrics
         from qd.algorithms.taxons import VARIANTS, TaxonsAlgorithm
         from qd.archives import UnstructuredArchive
-        from qd.learned import autoencoders
-        from qd.learned.training import Autoencoder
 
         config = ctx.config
         where = f"--algorithm {variant}"
         if config["batch_size"] < 2 or config["batch_size"] % 2:
             raise ConfigError(f"--batch-size: {variant} needs an even number of evaluations per generation (2 per parent)")
         descriptor, criterion, train = VARIANTS[variant]
-        make_image_model = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
-        task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim), where)
+        task, source_key, autoencoder, extras_template = learned_space(ctx.task, cfg, where)
         if descriptor == "image" and source_key == "trajectory":
             raise ConfigError(f"{where}: the image descriptor needs a task that renders images (a sparse-reward task)")
-        frames = cfg.views if source_key == "trajectory_states" else 1
-        autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size,
-                                  frames=frames)
         algorithm = TaxonsAlgorithm(
             autoencoder, descriptor=descriptor, criterion=criterion, train=train, source_key=source_key,
             warmup_generations=cfg.warmup_generations, schedule=cfg.schedule, sigma=cfg.sigma,
             chunk_generations=max(1, cfg.exploration_chunk // config["batch_size"]), max_epochs=cfg.ae_max_epochs,
             genotype_bounds=genotype_clip(task),
         )
-        everything = _extras_template(task, task.evaluate)
-        kept = [k for k in (source_key, "gt_descriptor", "reward_area") if k in everything]
-        extras_template = {k: everything[k] for k in kept}
         template = genotype_template(task)
         dim = algorithm.descriptor_dim(template, extras_template[source_key])
         capacity = NS_ARCHIVE_CAPACITY
@@ -220,19 +231,10 @@ def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
 
     from qd.algorithms.aurora import Aurora
     from qd.archives import UnstructuredContainer
-    from qd.learned import autoencoders
-    from qd.learned.training import Autoencoder
 
     config = ctx.config
-    make_image_model = {"stax": autoencoders.stax_autoencoder, "taxons": autoencoders.taxons_autoencoder}[cfg.autoencoder]
-    task, source_key, render, model = learning_source(ctx.task, cfg, lambda: make_image_model(cfg.latent_dim),
-                                                      "--algorithm aurora")
+    task, source_key, autoencoder, extras_template = learned_space(ctx.task, cfg, "--algorithm aurora")
     emitter = BuildContext(config, task, ctx.registries).emitter()
-    frames = cfg.views if source_key == "trajectory_states" else 1
-    autoencoder = Autoencoder(model, render=render, learning_rate=cfg.ae_learning_rate, batch_size=cfg.ae_batch_size,
-                              frames=frames)
-    everything = _extras_template(task, task.evaluate)
-    extras_template = {k: everything[k] for k in (source_key, "gt_descriptor", "reward_area") if k in everything}
     driver = Aurora(emitter, autoencoder, task.evaluate, ground_truth=_ground_truth(task),
                     compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
                     target_size=cfg.target_size, source_key=source_key, train_every=cfg.train_every,

@@ -49,6 +49,7 @@ from qd.algorithms.checks import check_positive_int
 from qd.algorithms.driver import Driver
 from qd.archives.base import Archive
 from qd.archives.container import CSC_RULES, container_size_control, two_nearest
+from qd.learned.sources import evaluation_sources, stored_extras
 from qd.learned.training import AEState, Autoencoder, PaddedDataset, concatenate_datasets
 from qd.metrics import GroundTruth, archive_metrics
 from qd.tasks.base import Evaluation
@@ -162,26 +163,17 @@ class AuroraAlgorithm:
     # ----------------------------------------------------------------------------------------- #
     def latent_dim(self, source_template: Any) -> int:
         """``L`` for one unbatched source (computed abstractly)."""
-        one = jax.tree_util.tree_map(lambda x: jnp.zeros((1,) + tuple(x.shape), x.dtype), source_template)
-        ae = jax.eval_shape(self.autoencoder.init, jax.random.PRNGKey(0), one)
-        return int(jax.eval_shape(self.autoencoder.encode_batch, ae, one)[0].shape[1])
+        return self.autoencoder.descriptor_dim(source_template)
 
     def evaluation_descriptor_dim(self, state: AuroraState) -> None:
         """None: the task's descriptors are not used (the ground truth stays in the extras, for metrics)."""
         return None
 
     def _sources(self, evaluation: Evaluation) -> Any:
-        extras = evaluation.extras
-        if not isinstance(extras, dict) or self.source_key not in extras:
-            have = sorted(extras) if isinstance(extras, dict) else type(extras).__name__
-            raise ValueError(f"AURORA: the evaluation's extras must hold {self.source_key!r} (each agent's source); got {have}")
-        return extras[self.source_key]
+        return evaluation_sources(evaluation, self.source_key, "AURORA")
 
     def _stored_extras(self, container: Archive, evaluation: Evaluation) -> Any:
-        missing = [k for k in container.extras if k not in evaluation.extras]
-        if missing:
-            raise ValueError(f"AURORA: the container stores extras {missing} that the evaluation does not return")
-        return {k: evaluation.extras[k] for k in container.extras}
+        return stored_extras(container, evaluation, "AURORA")
 
     # ----------------------------------------------------------------------------------------- #
     def init(self, key: jax.Array, container: Archive, initial_genotypes: Any) -> Tuple[AuroraState, Any]:

@@ -69,6 +69,7 @@ from qd.algorithms.checks import check_positive_int
 from qd.algorithms.driver import Driver
 from qd.algorithms.novelty_search import NoveltySearchAlgorithm, novelty_archive_metrics
 from qd.archives.base import Archive
+from qd.learned.sources import evaluation_sources, stored_extras
 from qd.learned.training import AEState, Autoencoder, PaddedDataset, concatenate_datasets
 from qd.metrics import GroundTruth
 from qd.novelty import DEFAULT_K, knn_novelty
@@ -235,8 +236,7 @@ class TaxonsAlgorithm(NoveltySearchAlgorithm):
         one = jax.tree_util.tree_map(lambda x: jnp.zeros((1,) + tuple(x.shape), x.dtype), source_template)
         if self.descriptor == "image":
             return int(jax.eval_shape(self.autoencoder.inputs, one).size)
-        ae = jax.eval_shape(self.autoencoder.init, jax.random.PRNGKey(0), one)
-        return int(jax.eval_shape(self.autoencoder.encode_batch, ae, one)[0].shape[1])
+        return self.autoencoder.descriptor_dim(source_template)
 
     def evaluation_descriptor_dim(self, state: TaxonsState) -> None:
         """None: the task's descriptors are not used (the ground truth stays in the extras, for metrics)."""
@@ -256,19 +256,10 @@ class TaxonsAlgorithm(NoveltySearchAlgorithm):
         return self.autoencoder.inputs(sources).reshape(n, -1), zeros
 
     def _sources(self, evaluation: Evaluation) -> Any:
-        extras = evaluation.extras
-        if not isinstance(extras, dict) or self.source_key not in extras:
-            have = sorted(extras) if isinstance(extras, dict) else type(extras).__name__
-            raise ValueError(f"TAXONS: the evaluation's extras must hold {self.source_key!r} (each agent's source); got {have}")
-        return extras[self.source_key]
+        return evaluation_sources(evaluation, self.source_key, "TAXONS")
 
     def _archive_extras(self, archive: Archive, evaluation: Evaluation) -> Any:
-        """The evaluation's extras restricted to what ``archive`` stores (it must hold the source)."""
-        extras = evaluation.extras
-        missing = [k for k in archive.extras if k not in extras]
-        if missing:
-            raise ValueError(f"TAXONS: the archive stores extras {missing} that the evaluation does not return")
-        return {k: extras[k] for k in archive.extras}
+        return stored_extras(archive, evaluation, "TAXONS")
 
     # ----------------------------------------------------------------------------------------- #
     # Protocol

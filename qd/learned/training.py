@@ -224,6 +224,13 @@ class Autoencoder:
             epochs=jnp.zeros((), jnp.int32),
         )
 
+    def descriptor_dim(self, source_template: Any) -> int:
+        """The descriptor size for one unbatched source: ``L`` (``S L`` with ``frames = S``), computed
+        abstractly (nothing is initialised or run)."""
+        one = jax.tree_util.tree_map(lambda x: jnp.zeros((1,) + tuple(x.shape), x.dtype), source_template)
+        state = jax.eval_shape(self.init, jax.random.PRNGKey(0), one)
+        return int(jax.eval_shape(self.encode_batch, state, one)[0].shape[1])
+
     def _variables(self, params: Any, batch_stats: Any) -> dict:
         return {"params": params} if batch_stats is None else {"params": params, "batch_stats": batch_stats}
 
