@@ -20,6 +20,14 @@ alternating rounds, the speedup is the median of the per-round ratios):
     STAX            69.4        306.7    4.38x        2949.3       4128.6   (rounds: 4.24x, 4.38x, 5.09x)
     TAXONS          78.3        180.1    2.30x        1224.9       1185.1   (rounds: 1.97x, 2.30x, 2.69x)
 
+After the kernel gradients became per-tap matrix products (qd.learned.layers ``_k``: XLA's kernel-gradient
+convolution is 20-100x slower inside a loop body, where the library trains), same command, quiet machine:
+
+    STAX           111.5        529.0    4.74x        3154.9       4999.0
+    TAXONS         139.1        335.3    2.39x        1640.1       1619.5
+
+(inside ``Autoencoder.train``'s loop, where the plain layers fall to 7 images/s, see benchmarks/learned_bd.py).
+
 STAX reaches the 4x target; TAXONS does not. Why: ``impl="fast"`` removes XLA:CPU's slow
 zero-dilated convolutions (the transposed convolutions' forward passes and the strided convolutions'
 input gradients). In STAX those were nearly the whole step (its heaviest decoder layer's forward +
