@@ -190,8 +190,17 @@ def ground_truth_of(evaluation) -> "tuple[jax.Array, jax.Array]":
     return gt, area
 
 
-def exploration_observe(stats: ExplorationStats, evaluation) -> ExplorationStats:
+def exploration_observe(stats: ExplorationStats, evaluation, coverage_mask: Optional[jax.Array] = None,
+                        counted: Optional[jax.Array] = None) -> ExplorationStats:
     """:func:`exploration_update` with a batch's evaluation (ground truth from :func:`ground_truth_of`, the
-    fitnesses as rewards)."""
+    fitnesses as rewards).
+
+    ``coverage_mask (B,) bool``: the agents the coverage histogram counts (None: all); ``counted (B,) bool``:
+    the rows that are evaluations at all (padding rows are False: they update nothing; None: all).
+    """
     gt, area = ground_truth_of(evaluation)
-    return exploration_update(stats, gt, evaluation.fitnesses, area)
+    rewards = evaluation.fitnesses
+    if counted is not None:
+        area = jnp.where(counted, area, -1)
+        coverage_mask = counted if coverage_mask is None else coverage_mask & counted
+    return exploration_update(stats, gt, rewards, area, coverage_mask)

@@ -15,6 +15,8 @@ dimensions; genotypes are pytrees of arrays with that leading axis::
                                                                  #   (default the archive's; None: any, for
                                                                  #   learned spaces that replace them)
     metrics(S) -> {name: scalar}                                 # optional: the algorithm's own metrics
+    phases, phase(S) -> int32                                    # optional: iterations of several kinds
+                                                                 #   (see "Phased algorithms" below)
 
 :class:`Driver` composes ``ask -> evaluate -> tell -> metrics`` and owns everything around it, once for
 all algorithms: the compiled ``lax.scan`` in chunks with a host callback between them (:meth:`Driver.run`),
@@ -50,6 +52,19 @@ whose first batch is special keeps that in its state (MAP-Elites: ``started``) a
 only eager starts. The evaluation then exists only in the loop program: with chunks of one iteration
 (Brax), one program runs the whole run.
 
+Phased algorithms. An algorithm whose iterations are not all alike (SERENE: a novelty-search generation of
+200 evaluations, or one emitter step of 12) lists them in ``phases``, a tuple of :class:`Phase`, and says
+which one the next iteration runs with ``phase(S) -> () int32`` (an index into ``phases``). Each iteration
+is then one ``lax.switch`` over the phases: phase ``i`` asks ``ask(S, key) -> (genotypes (B_i, ...), S,
+counted (B_i,) bool)`` with its own static ``B_i``, the driver evaluates them, and ``tell(S, genotypes,
+evaluation, counted, key) -> S`` takes them. Only the ``counted`` rows are evaluations (the others are
+padding of a partly used batch: they are evaluated but not counted, and no metric sees them); the
+ground-truth coverage sees only the counted rows of phases with ``explores=True`` (SERENE's coverage is the
+exploration process's), the per-area rewards every counted row. A phase with ``ask=None`` evaluates nothing
+(a finished run). A phased algorithm starts eagerly (``tell_initial``) and its plain ``ask`` / ``tell`` serve
+only the shape checks of ``init``; host-side :meth:`Driver.ask` / :meth:`Driver.tell` are not available for it.
+Under ``jax.vmap`` (several seeds) the switch runs every phase's branch and keeps one.
+
 A new algorithm is its state, its ``init`` / ``ask`` / ``tell`` / ``archive``, its docstring and its tests::
 
     @struct.dataclass
@@ -84,7 +99,7 @@ A new algorithm is its state, its ``init`` / ``ask`` / ``tell`` / ``archive``, i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +114,23 @@ from qd.parallel import PopulationSharding
 from qd.tasks.base import Evaluation
 
 _CALLS = "run/scan/tell"
+
+
+class Phase(NamedTuple):
+    """One kind of iteration of a phased algorithm (module docstring, "Phased algorithms").
+
+    Attributes:
+        name: a short name (``"explore"``).
+        ask: ``(S, key) -> (genotypes (B, ...), S, counted (B,) bool)``, or None for an iteration that
+            evaluates nothing.
+        tell: ``(S, genotypes, evaluation, counted, key) -> S``.
+        explores: whether the ground-truth coverage counts this phase's agents.
+    """
+
+    name: str
+    ask: Optional[Callable] = None
+    tell: Optional[Callable] = None
+    explores: bool = True
 
 
 @struct.dataclass
@@ -204,6 +236,9 @@ class Driver:
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"{self.name}: evaluate must be a function (genotypes, key) -> Evaluation; got {evaluate!r}")
         self.algorithm = algorithm
+        self._phased = getattr(algorithm, "phases", None) is not None
+        if self._phased and not callable(getattr(algorithm, "phase", None)):
+            raise TypeError(f"{self.name}: the algorithm {algorithm!r} has phases but no phase(S) method")
         self.metrics_fn = metrics_fn
         self.ground_truth = ground_truth
         self.population = PopulationSharding(devices)
@@ -273,7 +308,34 @@ class Driver:
         )
         return state, self._metrics(state)
 
+    def _phase_branch(self, phase: Phase, keys):
+        key, k_ask, k_eval, k_tell = keys
+
+        def branch(state: RunState) -> RunState:
+            if phase.ask is None:
+                return state.replace(key=key, iteration=state.iteration + 1)
+            genotypes, algo, counted = phase.ask(state.algo, k_ask)
+            evaluation = self._evaluate(genotypes, k_eval, algo)
+            algo = phase.tell(algo, genotypes, evaluation, counted, k_tell)
+            exploration = None
+            if state.exploration is not None:
+                coverage = counted if phase.explores else jnp.zeros_like(counted)
+                exploration = exploration_observe(state.exploration, evaluation, coverage_mask=coverage, counted=counted)
+            return state.replace(algo=algo, key=key, iteration=state.iteration + 1, exploration=exploration,
+                                 num_evaluations=state.num_evaluations + jnp.sum(counted, dtype=jnp.int32))
+
+        return branch
+
+    def _phased_step(self, state: RunState) -> Tuple[RunState, Dict]:
+        keys = jax.random.split(state.key, 4)
+        branches = [self._phase_branch(p, keys) for p in self.algorithm.phases]
+        index = jnp.clip(self.algorithm.phase(state.algo), 0, len(branches) - 1)
+        state = jax.lax.switch(index, branches, state)
+        return state, self._metrics(state)
+
     def _step(self, state: RunState, first: Any) -> Tuple[RunState, Dict]:
+        if self._phased:
+            return self._phased_step(state)
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         genotypes, algo = self._propose(state, k_ask, first)
         evaluation = self._evaluate(genotypes, k_eval, algo)
@@ -333,6 +395,10 @@ class Driver:
         return batch_size(genotypes, where, name), _same_shapes(genotypes, proposal), None if d is None else int(d.shape[0])
 
     def _lazy(self, lazy: Optional[bool], matches: bool, where: str) -> bool:
+        if self._phased:
+            if lazy:
+                raise ValueError(f"{where}: a phased algorithm starts eagerly (lazy=True is not available)")
+            matches, lazy = False, False
         if lazy and not matches:
             raise ValueError(
                 f"{where}: lazy initialisation needs an initial batch shaped like the algorithm's proposals "
@@ -456,6 +522,11 @@ class Driver:
     # ------------------------------------------------------------------------------------------ #
     # Evaluations outside JAX
     # ------------------------------------------------------------------------------------------ #
+    def _host_side(self, where: str) -> None:
+        if self._phased:
+            raise ValueError(f"{where}: host-side ask/tell is not available for a phased algorithm "
+                             f"({type(self.algorithm).__name__}); use run or scan")
+
     def _ask_impl(self, state):
         _, k_ask, _, _ = jax.random.split(state.key, 4)
         genotypes, algo = self._propose(state, k_ask, self._first(state))
@@ -472,6 +543,7 @@ class Driver:
             ValueError: ``state`` was consumed by an earlier run / scan / tell.
         """
         check_not_consumed(state, f"{self.name}.ask", _CALLS)
+        self._host_side(f"{self.name}.ask")
         return self._ask(self.population.place(state))
 
     def _tell_impl(self, state, genotypes, evaluation):
@@ -500,6 +572,7 @@ class Driver:
         """
         where = f"{self.name}.tell"
         check_not_consumed(state, where, _CALLS)
+        self._host_side(where)
         n = batch_size(genotypes, where, "genotypes")
         evaluation = fitnesses if descriptors is None else Evaluation(fitnesses, descriptors, extras)
         evaluation = checked_evaluation(evaluation, n, self._descriptor_dim(state.algo), f"{where}: the scores given")

@@ -156,6 +156,12 @@ class NoveltySearchAlgorithm:
 
     def tell(self, state: NoveltySearchState, offspring: Any, evaluation: Evaluation, key: jax.Array) -> NoveltySearchState:
         """Reward archive, novelty, novelty archive (``key`` for its insertion policy), (mu + lambda) survival."""
+        return self.generation(state, offspring, evaluation, key)[0]
+
+    def generation(self, state: NoveltySearchState, offspring: Any, evaluation: Evaluation,
+                   key: jax.Array) -> Tuple[NoveltySearchState, jax.Array]:
+        """:meth:`tell`, also returning the survivors: ``(state, survivors (P,) int32)``, indices into
+        ``P u O`` (parents first, then the offspring in batch order)."""
         reward_archive = state.reward_archive
         if reward_archive is not None:
             reward_archive = _add_rewarding(reward_archive, offspring, evaluation)
@@ -174,7 +180,7 @@ class NoveltySearchAlgorithm:
             fitnesses=fit[survivors],
             archive=archive,
             reward_archive=reward_archive,
-        )
+        ), survivors
 
     def archive(self, state: NoveltySearchState) -> Archive:
         """The novelty archive ``A``."""
