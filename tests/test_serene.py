@@ -227,3 +227,72 @@ def test_bad_configuration_is_refused():
         algo.init(jax.random.PRNGKey(0), a, jnp.zeros((4, 2)), None)
     with pytest.raises(ValueError, match="flat genomes"):
         algo.init(jax.random.PRNGKey(0), a, jnp.zeros((4, 2, 1)), r)
+
+
+def _one_emitter(algo):
+    """A state whose slot 0 holds a freshly loaded emitter (ancestor at the origin), in an exploit chunk."""
+    from qd.algorithms.serene import EXPLOIT
+
+    a, r = _stores()
+    state, _ = algo.init(jax.random.PRNGKey(0), a, jnp.zeros((4, 2)), r)
+    cand = state.candidates
+    cand = cand.replace(valid=cand.valid.at[0].set(True), sigma=cand.sigma.at[0].set(0.1),
+                        agents=cand.agents.replace(fitnesses=cand.agents.fitnesses.at[0].set(0.05)))
+    state = state.replace(candidates=cand, phase=jnp.int32(EXPLOIT), chunk_left=jnp.int32(1000))
+    return algo._load_candidates(state, jax.random.PRNGKey(1))
+
+
+def _told(algo, state, fitnesses, descriptors):
+    genotypes, state, counted = algo._ask_exploit(state, jax.random.PRNGKey(2))
+    b = genotypes.shape[0]
+    extras = {"gt_descriptor": descriptors, "reward_area": jnp.zeros((b,), jnp.int32)}
+    state = algo._tell_exploit(state, genotypes, Evaluation(fitnesses, descriptors, extras), counted, jax.random.PRNGKey(3))
+    return algo.plan(state, jax.random.PRNGKey(4))
+
+
+@pytest.fixture(scope="module")
+def one_emitter():
+    """``(fresh state, tell(state, fitnesses (12,), descriptors (12, 2)))``: one exploitation iteration of a
+    single FIT emitter on hand-made scores, compiled once for the tests below."""
+    algo = SereneAlgorithm(FitnessEmitter(), budget=100_000, emitter_slots=1)
+    start = jax.jit(lambda: _one_emitter(algo))()
+    tell = jax.jit(lambda s, f, d: _told(algo, s, f, d))
+    return start, lambda s, f, d=None: tell(s, jnp.asarray(f, jnp.float32),
+                                            jnp.zeros((12, 2), jnp.float32) if d is None else jnp.asarray(d, jnp.float32))
+
+
+def test_reward_archive_gets_the_first_best_then_each_new_best(one_emitter):
+    state, tell = one_emitter
+    r0 = int(state.ns.reward_archive.num_elites)
+    # the initial population (6 counted rows; rows 6..11 are padding, whatever they score)
+    state = tell(state, [0.0, 0.5, 0.2, -1.0, 0.3, 0.1] + [99.0] * 6)
+    r = state.ns.reward_archive
+    assert int(r.num_elites) == r0 + 1 and float(jnp.max(jnp.where(r.filled, r.fitnesses, -jnp.inf))) == 0.5
+    assert float(state.slots.archived_max[0]) == 0.5
+    # then every proposal that beats the best archived so far (0.5): 0.6 and 0.7, not 0.5 nor 0.4
+    state = tell(state, [0.4, 0.6, 0.5, 0.7] + [0.0] * 8)
+    r = state.ns.reward_archive
+    stored = np.sort(np.asarray(r.fitnesses)[np.asarray(r.filled)])
+    np.testing.assert_array_equal(stored, np.float32([0.5, 0.6, 0.7]))
+    assert float(state.slots.archived_max[0]) == np.float32(0.7)
+    assert int(state.spent) == 6 + 12 and int(state.bootstrap_evaluations) == 18
+
+
+def test_first_archival_waits_for_a_reward(one_emitter):
+    state, tell = one_emitter
+    state = tell(state, [0.0, -0.5] + [-1.0] * 10)
+    assert int(state.ns.reward_archive.num_elites) == 0 and not np.isfinite(float(state.slots.archived_max[0]))
+
+
+def test_novelty_candidates_are_the_record_breakers(one_emitter):
+    state, tell = one_emitter
+    far = np.zeros((12, 2), np.float32)
+    far[:6, 0] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    state = tell(state, np.zeros(12), far)  # first step: every counted proposal beats "none yet"
+    assert int(state.slots.seen[0]) == 6
+    best = float(state.slots.most_novel[0])
+    state = tell(state, np.zeros(12), np.zeros((12, 2)))  # nothing more novel than the best so far
+    assert int(state.slots.seen[0]) == 6 and float(state.slots.most_novel[0]) == best
+    # the reservoir holds 5 of the 6 offered (uniformly), each one of them
+    kept = np.asarray(state.slots.reservoir.descriptors[0])[:, 0]
+    assert len(set(kept.tolist())) == 5 and set(kept.tolist()) <= set(far[:6, 0].tolist())

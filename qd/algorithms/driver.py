@@ -15,7 +15,7 @@ dimensions; genotypes are pytrees of arrays with that leading axis::
                                                                  #   (default the archive's; None: any, for
                                                                  #   learned spaces that replace them)
     metrics(S) -> {name: scalar}                                 # optional: the algorithm's own metrics
-    phases, phase(S) -> int32                                    # optional: iterations of several kinds
+    phases, phase(S) -> int32, plan(S, key) -> S                 # optional: iterations of several kinds
                                                                  #   (see "Phased algorithms" below)
 
 :class:`Driver` composes ``ask -> evaluate -> tell -> metrics`` and owns everything around it, once for
@@ -57,7 +57,8 @@ Phased algorithms. An algorithm whose iterations are not all alike (SERENE: a no
 which one the next iteration runs with ``phase(S) -> () int32`` (an index into ``phases``). Each iteration
 is then one ``lax.switch`` over the phases: phase ``i`` asks ``ask(S, key) -> (genotypes (B_i, ...), S,
 counted (B_i,) bool)`` with its own static ``B_i``, the driver evaluates them, and ``tell(S, genotypes,
-evaluation, counted, key) -> S`` takes them. Only the ``counted`` rows are evaluations (the others are
+evaluation, counted, key) -> S`` takes them; then the optional ``plan(S, key) -> S`` decides what the next
+iteration does (it runs after every iteration whatever its phase, so it is compiled once). Only the ``counted`` rows are evaluations (the others are
 padding of a partly used batch: they are evaluated but not counted, and no metric sees them); the
 ground-truth coverage sees only the counted rows of phases with ``explores=True`` (SERENE's coverage is the
 exploration process's), the per-area rewards every counted row. A phase with ``ask=None`` evaluates nothing
@@ -331,6 +332,9 @@ class Driver:
         branches = [self._phase_branch(p, keys) for p in self.algorithm.phases]
         index = jnp.clip(self.algorithm.phase(state.algo), 0, len(branches) - 1)
         state = jax.lax.switch(index, branches, state)
+        plan = getattr(self.algorithm, "plan", None)
+        if plan is not None:  # after the switch: compiled once, not once per phase
+            state = state.replace(algo=plan(state.algo, jax.random.fold_in(keys[3], 1)))
         return state, self._metrics(state)
 
     def _step(self, state: RunState, first: Any) -> Tuple[RunState, Dict]:

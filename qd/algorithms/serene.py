@@ -410,7 +410,7 @@ class SereneAlgorithm:
         extras = self._stored_extras(state, evaluation)
         state = state.replace(ns=ns, population_extras=extras, population_area=_reward_area(evaluation, genotypes.shape[0]),
                               spent=state.spent + genotypes.shape[0])
-        return self._plan(state, key)
+        return self.plan(state, key)
 
     # The plain ask / tell are the exploration phase's (the driver's shape checks use them).
     def ask(self, state: SereneState, key: jax.Array) -> Tuple[jax.Array, SereneState]:
@@ -419,8 +419,9 @@ class SereneAlgorithm:
         return genotypes, state
 
     def tell(self, state: SereneState, genotypes: jax.Array, evaluation: Evaluation, key: jax.Array) -> SereneState:
-        """Exploration's tell, every row counted."""
-        return self._tell_explore(state, genotypes, evaluation, jnp.ones(evaluation.fitnesses.shape, bool), key)
+        """Exploration's tell, every row counted, then :meth:`plan`."""
+        state = self._tell_explore(state, genotypes, evaluation, jnp.ones(evaluation.fitnesses.shape, bool), key)
+        return self.plan(state, jax.random.fold_in(key, 1))
 
     def phase(self, state: SereneState) -> jax.Array:
         """``() int32``: the phase of the next iteration (index into :attr:`phases`)."""
@@ -466,10 +467,9 @@ class SereneAlgorithm:
 
     def _tell_explore(self, state: SereneState, offspring: jax.Array, evaluation: Evaluation, counted: jax.Array,
                       key: jax.Array) -> SereneState:
-        k_archive, k_plan = jax.random.split(key)
         old = state.ns
         p = old.descriptors.shape[0]
-        ns, survivors = self.ns.generation(old, offspring, evaluation, k_archive)
+        ns, survivors = self.ns.generation(old, offspring, evaluation, key)
         extras = self._stored_extras(state, evaluation)
         everyone = Agents(
             jnp.concatenate([old.population, offspring]),
@@ -495,7 +495,7 @@ class SereneAlgorithm:
             explore_evaluations=state.explore_evaluations + n,
             chunk_left=state.chunk_left - n,
         )
-        return self._plan(state, k_plan)
+        return state
 
     # ----------------------------------------------------------------------------------------- #
     # Exploitation
@@ -542,7 +542,6 @@ class SereneAlgorithm:
 
     def _tell_exploit(self, state: SereneState, genotypes: jax.Array, evaluation: Evaluation, counted: jax.Array,
                       key: jax.Array) -> SereneState:
-        k_res, k_plan = jax.random.split(key)
         idx = self._group(state)
         g = idx.shape[0]
         slots = state.slots
@@ -589,7 +588,7 @@ class SereneAlgorithm:
         # 4. novelty candidates (a reservoir of 5) and the most novel so far
         reservoir, seen = jax.vmap(_reservoir_update)(
             _take(slots.reservoir, idx), slots.seen[idx], Agents(gen, desc, fit, ex), nov, slots.most_novel[idx],
-            jax.random.split(k_res, g))
+            jax.random.split(key, g))
         reservoir = _where(running, reservoir, _take(slots.reservoir, idx))
         seen = jnp.where(running, seen, slots.seen[idx])
         most_novel = jnp.where(running, jnp.maximum(slots.most_novel[idx], jnp.max(nov, axis=1)), slots.most_novel[idx])
@@ -649,7 +648,7 @@ class SereneAlgorithm:
             candidates_dropped=state.candidates_dropped + jnp.sum(drop, dtype=jnp.int32),
             emitters_terminated=state.emitters_terminated + jnp.sum(terminate, dtype=jnp.int32),
         )
-        return self._plan(state, k_plan)
+        return state
 
     # ----------------------------------------------------------------------------------------- #
     # What the next iteration does
@@ -771,8 +770,9 @@ class SereneAlgorithm:
         out, settled = jax.lax.switch(case, [lambda s, f=f: _settle(f(s)) for f in branches], state)
         return out, settled
 
-    def _plan(self, state: SereneState, key: jax.Array) -> SereneState:
-        """Run the phase machine until the next iteration is known (at most 16 transitions; then explore)."""
+    def plan(self, state: SereneState, key: jax.Array) -> SereneState:
+        """What the next iteration does (the driver calls it after every iteration): run the phase machine
+        until that is known (at most 16 transitions; then explore)."""
         def cond(carry):
             _, settled, i = carry
             return ~settled & (i < 16)
