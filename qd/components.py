@@ -17,13 +17,15 @@ from typing import Any, Callable, Dict, List
 
 from pydantic import Field
 
-from qd.jobs import BuildContext, Job, checked_devices, descriptor_bounds, genotype_clip, genotype_template
+from qd.jobs import (  # noqa: F401  (flat_genotype_dim: its historic home is here)
+    BuildContext, Job, checked_devices, descriptor_bounds, flat_genotype_dim, genotype_clip, genotype_template,
+)
 from qd.options import (
     Choice, ConfigError, Model, NonNegativeFloat, OptionalFloatOrMinusInf, OptionalNumbers, OptionalPositiveInt,
     PositiveFloat, PositiveInt, PositiveInts, UnitFloat,
 )
 from qd.registry import Registry
-from qd import exploration_jobs, learned_jobs
+from qd import exploration_jobs, learned_jobs, serene_jobs
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -124,27 +126,6 @@ class CMAMAEConfig(CMAMEConfig):
     threshold_min: OptionalFloatOrMinusInf = Field(
         None, description="CMA-MAE: threshold of empty cells (default: the task's QD-score offset; -inf, written --threshold-min=-inf, only with alpha 1)"
     )
-
-
-def flat_genotype_dim(ctx: BuildContext, what: str) -> int:
-    """``D`` of a task whose genotype is one vector ``(D,)``.
-
-    Raises:
-        ConfigError: a genotype that is a pytree of several arrays or not one-dimensional (CMA-ES needs flat
-            genotypes: a full covariance over a policy network's parameters does not fit in memory anyway).
-    """
-    import jax
-
-    key = jax.ShapeDtypeStruct((2,), jax.numpy.uint32)  # a raw PRNG key's shape: traced, nothing runs
-    batch = jax.eval_shape(lambda k: ctx.task.initial_genotypes(k, 1), key)
-    leaves = jax.tree_util.tree_leaves(batch)
-    if len(leaves) != 1 or leaves[0].ndim != 2 or batch is not leaves[0]:
-        shapes = ", ".join(str(tuple(leaf.shape[1:])) for leaf in leaves[:4]) + (", ..." if len(leaves) > 4 else "")
-        raise ConfigError(
-            f"{what} needs a flat genotype (one vector); task {ctx.config['task']!r} has {len(leaves)} "
-            f"array(s) of shapes {shapes}; use iso_line or gaussian on policy networks"
-        )
-    return int(leaves[0].shape[1])
 
 
 def cma_split(num_instances, batch_size: int, dim: int, what: str) -> tuple:
@@ -366,5 +347,7 @@ for _name, _description in _TAXONS.items():
     ALGORITHMS.register(_name, learned_jobs.TaxonsConfig, learned_jobs.build_taxons(_name), _description)
 ALGORITHMS.register("aurora", learned_jobs.AuroraConfig, learned_jobs.build_aurora,
                     "AURORA: MAP-Elites in a learned latent space (Grillotti & Cully 2022)", uses=("emitter", "scheduler"))
+ALGORITHMS.register("serene", serene_jobs.SereneConfig, serene_jobs.build_serene,
+                    "SERENE: novelty search finds reward areas, local emitters exploit them, in budget chunks (Paolo et al. 2021)")
 
 REGISTRIES: Dict[str, Registry] = {"algorithm": ALGORITHMS, "archive": ARCHIVES, "emitter": EMITTERS, "scheduler": SCHEDULERS}

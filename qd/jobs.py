@@ -23,10 +23,15 @@ class Job:
             is 0, or -1 when the initial batch is left for the first scanned iteration to evaluate.
         scan: ``(state, n) -> (state, metrics)``, ``n`` compiled iterations; metrics have shape ``(n,)``.
         archive_of: ``state -> Archive`` (the repertoire to save and plot).
-        artifacts: optional ``(state, run_dir) -> None`` writing the algorithm's own pictures at the end of a
-            run (a learned space's latent projection and reconstructions).
+        artifacts: optional ``(state, run_dir) -> None`` writing the algorithm's own files at the end of a
+            run, before the run directory's plots are drawn (a learned space's latent projection and
+            reconstructions; SERENE's ``reward_archive.npz``).
         descriptor_names: the archive's descriptor axes when they are not the task's (a learned space's
             ``latent 1``, ...), or None.
+        budget: evaluations of a budget-driven run (SERENE): the run is as many chunks as it takes for the
+            state's ``num_evaluations`` (an ``int32`` scalar: the state is a
+            :class:`qd.algorithms.driver.RunState`) to reach it, and ``iterations`` is not used
+            (:func:`qd.runner.run`). None (every other algorithm): ``iterations`` iterations.
     """
 
     config: Dict[str, Any]
@@ -36,6 +41,7 @@ class Job:
     archive_of: Callable[[Any], Any]
     artifacts: Optional[Callable[[Any, str], None]] = None
     descriptor_names: Optional[List[str]] = None
+    budget: Optional[int] = None
 
 
 @dataclasses.dataclass
@@ -90,6 +96,32 @@ def genotype_template(task: Any) -> Any:
 
     shapes = jax.eval_shape(lambda key: task.initial_genotypes(key, 1), jax.random.PRNGKey(0))
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), shapes)
+
+
+def flat_genotype_dim(ctx: BuildContext, what: str, hint: str = "use iso_line or gaussian on policy networks") -> int:
+    """``D`` of a task whose genotype is one vector ``(D,)`` (traced: nothing runs).
+
+    Args:
+        ctx: the build context (its task and config).
+        what: the flag the message names (``"--emitter cma_me_imp"``).
+        hint: the message's last clause, what to do instead.
+
+    Raises:
+        ConfigError: a genotype that is a pytree of several arrays or not one-dimensional (CMA-ES needs flat
+            genotypes: a full covariance over a policy network's parameters does not fit in memory anyway).
+    """
+    import jax
+
+    key = jax.ShapeDtypeStruct((2,), jax.numpy.uint32)  # a raw PRNG key's shape: traced, nothing runs
+    batch = jax.eval_shape(lambda k: ctx.task.initial_genotypes(k, 1), key)
+    leaves = jax.tree_util.tree_leaves(batch)
+    if len(leaves) != 1 or leaves[0].ndim != 2 or batch is not leaves[0]:
+        shapes = ", ".join(str(tuple(leaf.shape[1:])) for leaf in leaves[:4]) + (", ..." if len(leaves) > 4 else "")
+        raise ConfigError(
+            f"{what} needs a flat genotype (one vector); task {ctx.config['task']!r} has {len(leaves)} "
+            f"array(s) of shapes {shapes}; {hint}"
+        )
+    return int(leaves[0].shape[1])
 
 
 def genotype_clip(task: Any) -> Optional[Tuple[float, float]]:

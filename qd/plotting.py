@@ -542,6 +542,59 @@ def plot_metrics(
     return fig
 
 
+def plot_final_positions(points: Dict[str, np.ndarray], goal_centres, goal_radii, bounds, descriptor_names=None,
+                         title: str = "final positions"):
+    """Sets of 2-D descriptors (e.g. the final positions that SERENE's novelty and reward archives hold) as
+    scatters of their own colours over the reward areas, drawn as red circles. Returns the Figure.
+
+    Args:
+        points: ``{label: (N, 2) array}``, drawn in this order (later sets on top).
+        goal_centres: ``(A, 2)`` centres of the reward areas (``A`` may be 0).
+        goal_radii: ``(A,)`` their radii.
+        bounds: ``(lower (2,), upper (2,))``, the axes' limits; an infinite bound falls back to the points'
+            extent (:func:`plot_extent`'s margin).
+        descriptor_names: the two axis labels (default ``descriptor 1``, ``descriptor 2``).
+        title: the panel's title.
+
+    Raises:
+        ValueError: points that are not ``(N, 2)``, or centres and radii of different lengths.
+    """
+    plt = _pyplot()
+    centres = np.asarray(goal_centres, np.float64).reshape(-1, 2)
+    radii = np.asarray(goal_radii, np.float64).reshape(-1)
+    if centres.shape[0] != radii.shape[0]:
+        raise ValueError(f"plot_final_positions: {centres.shape[0]} goal centres but {radii.shape[0]} radii")
+    sets = {}
+    for label, p in points.items():
+        p = np.asarray(p, np.float64)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ValueError(f"plot_final_positions: {label!r} must be (N, 2) descriptors; got shape {p.shape}")
+        sets[label] = p
+    lo, hi = (np.asarray(b, np.float64).reshape(2) for b in bounds)
+    everything = np.concatenate([p for p in sets.values()] + [centres], axis=0)
+    for i in range(2):
+        if not (np.isfinite(lo[i]) and np.isfinite(hi[i])):
+            a, b = (everything[:, i].min(), everything[:, i].max()) if everything.size else _EMPTY_EXTENT
+            pad = _MARGIN * (b - a) if b > a else _POINT_HALF_WIDTH
+            lo[i], hi[i] = (a - pad if not np.isfinite(lo[i]) else lo[i]), (b + pad if not np.isfinite(hi[i]) else hi[i])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for c, r in zip(centres, radii):
+        ax.add_patch(plt.Circle(tuple(c), r, color="red", alpha=0.25, zorder=0))
+    for (label, p), size in zip(sets.items(), (3, 8, 8, 8)):
+        ax.scatter(p[:, 0], p[:, 1], s=size, label=f"{label} ({p.shape[0]})", zorder=2)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    names = list(descriptor_names) if descriptor_names is not None else ["descriptor 1", "descriptor 2"]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(title)
+    if sets:
+        ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------- #
 # Learned behaviour spaces
 # --------------------------------------------------------------------------------------------- #

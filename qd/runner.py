@@ -14,8 +14,14 @@ Run directory layout::
     RUN_DIR/latent_space.png  learned behaviour spaces (TAXONS...): the archive's latents projected to 2-D,
                               coloured by the ground truth; reconstructions.png: images over their
                               reconstructions (both written at the end of the run, from its state)
+    RUN_DIR/rewards.png       SERENE (metrics with ``explore_evaluations``): best reward per reward area
+                              against evaluations; coverage.png: ground-truth coverage against evaluations
+    RUN_DIR/reward_archive.npz  SERENE: the reward archive (written at the end of the run), with the task's
+                              goal areas in its metadata; final_positions.png: the descriptors (final
+                              positions) of the novelty and reward archives over the goal areas
 
-``qd plot`` redraws the plots from ``archive.npz`` and ``metrics.csv`` alone (no task, nothing compiled).
+``qd plot`` redraws the plots from ``archive.npz``, ``metrics.csv`` and (SERENE) ``reward_archive.npz`` alone
+(no task, nothing compiled).
 A file that is missing, empty, truncated, corrupt, of the wrong kind or written by another job raises
 :class:`RunDirError` (one line naming the file and the problem).
 
@@ -51,6 +57,10 @@ CHECKPOINT_FILE = "checkpoint.npz"
 ARCHIVE_FILE = "archive.npz"
 ARCHIVE_PLOT = "archive.png"
 METRICS_PLOT = "metrics.png"
+REWARD_ARCHIVE_FILE = "reward_archive.npz"
+REWARDS_PLOT = "rewards.png"
+COVERAGE_PLOT = "coverage.png"
+FINAL_POSITIONS_PLOT = "final_positions.png"
 
 
 def build_job(config: Dict[str, Any], registries: Optional[Dict[str, Any]] = None) -> Job:
@@ -392,6 +402,66 @@ def write_plots(run_dir: str, archive: Any, metadata: Optional[Dict[str, Any]] =
     fig = plot_metrics(metrics)
     fig.savefig(os.path.join(run_dir, METRICS_PLOT), dpi=120, bbox_inches="tight")
     plt.close(fig)
+    write_exploration_plots(run_dir, archive, metrics, metadata)
+
+
+def save_reward_archive(run_dir: str, reward_archive: Any, goals: Dict[str, Any]) -> None:
+    """Write ``reward_archive.npz`` atomically (``qd.save_archive``), ``goals`` as its metadata.
+
+    Args:
+        run_dir: the run directory.
+        reward_archive: SERENE's reward archive (a 2-D :class:`qd.UnstructuredArchive`).
+        goals: ``{"goal_centres": (A, 2) list, "goal_radii": (A,) list}`` (JSON-serialisable), the task's
+            reward areas in descriptor units (:func:`qd.serene_jobs.goal_areas`).
+    """
+    from qd.archives import save_archive
+
+    save_archive(os.path.join(run_dir, REWARD_ARCHIVE_FILE), reward_archive, metadata=dict(goals))
+
+
+def write_exploration_plots(run_dir: str, archive: Any, metrics: Dict[str, np.ndarray],
+                            metadata: Optional[Dict[str, Any]] = None) -> None:
+    """SERENE's pictures in a run directory (nothing for other runs):
+
+    - ``rewards.png`` (best reward per reward area against evaluations) and ``coverage.png`` (ground-truth
+      coverage against evaluations), when ``metrics`` has SERENE's ``explore_evaluations`` column;
+    - ``final_positions.png``, when the run directory has a ``reward_archive.npz``
+      (:func:`save_reward_archive`): the descriptors of ``archive`` (the novelty archive) and of the reward
+      archive within ``archive``'s bounds, over the goal areas of its metadata drawn as circles.
+
+    Args:
+        run_dir: the run directory.
+        archive: the run's archive of record (SERENE's novelty archive), 2-D descriptors.
+        metrics: ``metrics.csv``'s columns (:func:`read_metrics`).
+        metadata: ``archive.npz``'s metadata (descriptor names, task, algorithm).
+
+    Raises:
+        RunDirError: an unreadable ``reward_archive.npz``.
+    """
+    from qd.plotting import plot_final_positions, plot_metrics, save_figure
+
+    if "explore_evaluations" in metrics:
+        if any(k.startswith("best_reward_area_") for k in metrics):
+            save_figure(plot_metrics(metrics, keys=["best_reward_area_*"]), os.path.join(run_dir, REWARDS_PLOT))
+        if "gt_coverage" in metrics:
+            save_figure(plot_metrics(metrics, keys=["gt_coverage"]), os.path.join(run_dir, COVERAGE_PLOT))
+    path = os.path.join(run_dir, REWARD_ARCHIVE_FILE)
+    if not os.path.isfile(path):
+        return
+    from qd.archives import load_archive, read_archive_metadata
+
+    try:
+        rewards, goals = load_archive(path), dict(read_archive_metadata(path) or {})
+    except (OSError, ValueError) as e:
+        raise RunDirError(path, _without_prefix(_one_line(e), path)) from None
+    points = {name: np.asarray(a.descriptors)[np.asarray(a.filled)] for name, a in
+              (("novelty archive", archive), ("reward archive", rewards))}
+    metadata = metadata or {}
+    title = f"{metadata['task']} ({metadata.get('algorithm', '')}): final positions" if metadata.get("task") else "final positions"
+    fig = plot_final_positions(points, goals.get("goal_centres", []), goals.get("goal_radii", []),
+                               (np.asarray(archive.lower), np.asarray(archive.upper)),
+                               descriptor_names=metadata.get("descriptor_names"), title=title)
+    save_figure(fig, os.path.join(run_dir, FINAL_POSITIONS_PLOT))
 
 
 def plot_run(run_dir: str) -> None:
@@ -503,7 +573,9 @@ def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
     metric present, in this order: ``evals``, ``qd_score``, then ``gt_cov`` (the ground-truth coverage of
     an exploration run, ``gt_coverage``) when present, else ``coverage`` (the archive's), then ``areas``
     (reward areas found / areas, on sparse-reward tasks), then ``max_fit``, then for learned behaviour
-    spaces ``ae_loss`` (the last training's loss, ``-`` before the first) and ``trainings``.
+    spaces ``ae_loss`` (the last training's loss, ``-`` before the first) and ``trainings``, then for SERENE
+    ``explore`` and ``exploit`` (evaluations spent on each phase, the initial population in neither) and
+    ``best`` (the best reward of each reward area, ``0.31/0.00``).
 
     A novelty-search archive's fill fraction is not a coverage, so an exploration run shows ``gt_cov`` only.
     """
@@ -525,18 +597,25 @@ def progress_fields(metrics: Dict[str, np.ndarray]) -> Dict[str, str]:
     if "ae_trainings" in last:  # a learned behaviour space: its encoder's last training loss, and how many
         fields["ae_loss"] = f"{float(last['ae_loss']):.4g}" if np.isfinite(last.get("ae_loss", np.nan)) else "-"
         fields["trainings"] = str(int(last["ae_trainings"]))
+    if "explore_evaluations" in last and "exploit_evaluations" in last:  # SERENE
+        fields["explore"] = str(int(last["explore_evaluations"]))
+        fields["exploit"] = str(int(last["exploit_evaluations"]))
+        if num_areas:
+            best = [float(last.get(f"best_reward_area_{i}", np.nan)) for i in range(num_areas)]
+            fields["best"] = "/".join(f"{b:.2f}" if np.isfinite(b) else "-" for b in best)
     return fields
 
 
 class _Progress:
-    """A tqdm bar over iterations with the QD metrics in its postfix (:func:`progress_fields`)."""
+    """A tqdm bar over iterations (``unit="it"``) or evaluations (``"eval"``, budget-driven runs) with the QD
+    metrics in its postfix (:func:`progress_fields`); :meth:`update` advances it by ``n`` units."""
 
-    def __init__(self, total: int, initial: int, enabled: bool):
+    def __init__(self, total: int, initial: int, enabled: bool, unit: str = "it"):
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True)
+            self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True)
         self.t0, self.evals0 = time.perf_counter(), None
 
     def update(self, n: int, metrics: Dict[str, np.ndarray]) -> None:
@@ -590,6 +669,14 @@ def run(
     of ``chunk_size``; checkpoints are written only on them, so a resumed run executes exactly the same
     compiled chunks as an uninterrupted one and ends with the same archive. ``archive.npz`` is rewritten
     with every checkpoint, so ``qd plot`` works on an interrupted run.
+
+    A budget-driven job (``job.budget``, SERENE) ignores ``iterations``: it runs whole chunks of
+    ``chunk_size`` iterations until the state's ``num_evaluations`` reaches the budget (the last chunk's
+    iterations after that evaluate nothing), checkpoints on the same chunk boundaries (and after the last
+    chunk), and its progress bar counts evaluations up to the budget. ``metrics.csv`` keeps the rows up to
+    the iteration that reached the budget and drops those after it (the rows of iterations that evaluated
+    nothing); a resumed run writes the same rows. At the end ``job.artifacts`` writes the job's own files,
+    then the plots are drawn (:func:`write_plots`).
     """
     if resume and run_dir is None:
         raise ValueError("run(resume=True) needs the run directory to resume")
@@ -624,6 +711,21 @@ def run(
             log.append(metrics)
         checkpoint(state, done)
 
+    if job.budget is None:
+        state = _run_iterations(job, state, done, config, log, checkpoint, progress, on_chunk)
+    else:
+        state = _run_budget(job, state, done, config, log, checkpoint, progress, on_chunk)
+    archive = job.archive_of(state)
+    save_run_archive(run_dir, archive, metadata)
+    if job.artifacts is not None:
+        job.artifacts(state, run_dir)
+    write_plots(run_dir, archive, metadata)
+    return state, run_dir
+
+
+def _run_iterations(job: Job, state: Any, done: int, config: Dict[str, Any], log: "MetricsLog",
+                    checkpoint: Callable[[Any, int], None], progress: bool, on_chunk: Optional[Callable[[int], None]]) -> Any:
+    """:func:`run`'s loop over ``config["iterations"]`` iterations, from iteration ``done``."""
     total, chunk, every = config["iterations"], config["chunk_size"], config["checkpoint_every"]
     bar = _Progress(total + 1, done + 1, progress)  # counts iteration 0 (the initial batch) too
     last_checkpoint = done
@@ -642,12 +744,50 @@ def run(
                 on_chunk(done)
     finally:
         bar.close()
-    archive = job.archive_of(state)
-    save_run_archive(run_dir, archive, metadata)
-    write_plots(run_dir, archive, metadata)
-    if job.artifacts is not None:
-        job.artifacts(state, run_dir)
-    return state, run_dir
+    return state
+
+
+def _evaluations(state: Any) -> int:
+    """The evaluations a run state has spent (its ``num_evaluations``, read from the device)."""
+    return int(np.asarray(jax.device_get(state.num_evaluations)).reshape(-1)[0])
+
+
+def within_budget(metrics: Dict[str, np.ndarray], budget: int) -> Dict[str, np.ndarray]:
+    """A chunk's metrics ``{name: (n,) array}`` up to the first row whose ``num_evaluations`` reaches
+    ``budget`` (all of them when none does): the rows after it are iterations that evaluated nothing."""
+    evals = np.asarray(metrics["num_evaluations"]).reshape(-1)
+    reached = np.flatnonzero(evals >= budget)
+    if not reached.size:
+        return metrics
+    keep = int(reached[0]) + 1
+    return {k: np.asarray(v)[:keep] for k, v in metrics.items()}
+
+
+def _run_budget(job: Job, state: Any, done: int, config: Dict[str, Any], log: "MetricsLog",
+                checkpoint: Callable[[Any, int], None], progress: bool, on_chunk: Optional[Callable[[int], None]]) -> Any:
+    """:func:`run`'s loop of a budget-driven job: whole chunks until ``job.budget`` evaluations are spent."""
+    budget, chunk, every = int(job.budget), config["chunk_size"], config["checkpoint_every"]
+    shown = min(_evaluations(state), budget)
+    bar = _Progress(budget, shown, progress, unit="eval")
+    last_checkpoint = done
+    try:
+        while _evaluations(state) < budget:
+            n = 1 if done < 0 else chunk  # a pending initial batch is a chunk of its own
+            state, metrics = job.scan(state, n)
+            metrics = within_budget(jax.device_get(metrics), budget)
+            done += n
+            log.append(metrics)
+            evaluations = min(int(np.asarray(metrics["num_evaluations"]).reshape(-1)[-1]), budget)
+            if done - last_checkpoint >= every or evaluations >= budget:
+                checkpoint(state, done)
+                last_checkpoint = done
+            bar.update(evaluations - shown, metrics)
+            shown = evaluations
+            if on_chunk is not None:
+                on_chunk(done)
+    finally:
+        bar.close()
+    return state
 
 
 def resolve_and_run(overrides: Dict[str, Any], config_file: Optional[str] = None, **kwargs) -> Tuple[Any, str]:

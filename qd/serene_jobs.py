@@ -1,0 +1,160 @@
+"""``qd run --algorithm serene``: SERENE (Paolo et al., GECCO 2021; :mod:`qd.algorithms.serene`), novelty
+search to find reward areas and one local emitter per rewarding agent to exploit them, the budget spent in
+chunks of evaluations; its configuration class and builder, registered by :mod:`qd.components`.
+
+Config values used:
+
+- ``budget`` (:class:`SereneConfig`): evaluations of the whole run, the initial population included. A
+  SERENE job is **budget-driven** (:attr:`qd.jobs.Job.budget`): :func:`qd.runner.run` runs compiled chunks
+  of ``chunk_size`` iterations until the budget is spent, so ``iterations`` is not used.
+- ``batch_size``: evaluations per novelty-search generation: ``batch_size // 2`` parents with 2 offspring
+  each (SERENE: 100 parents, 200 evaluations); the initial population is ``batch_size // 2`` genomes.
+- ``sigma``: novelty search's Gaussian mutation (the sparse tasks register 0.05, SERENE's value).
+- ``seed``, ``devices``.
+
+Stores: the novelty archive ``A`` (the archive of record, ``archive.npz``) is an :class:`qd.UnstructuredArchive`
+of :data:`~qd.exploration_jobs.NS_ARCHIVE_CAPACITY` slots, 5 random offspring per generation, on the task's
+descriptor; the reward archive ``R`` (every rewarding agent an emitter archived) has as many slots, saved at
+the end of the run as ``reward_archive.npz`` with the task's goal areas in its metadata (see
+:func:`qd.runner.write_plots`: ``final_positions.png``). The local emitters are clipped to the task's
+genotype bounds.
+
+Host-side checks, each a one-line :class:`~qd.options.ConfigError` before anything compiles: a task whose
+descriptor is not a bounded 2-D ground truth, a genotype that is not one flat vector, a budget smaller than
+one chunk (``--chunk-evaluations``), a batch of fewer than 2 evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+from pydantic import Field
+
+from qd.exploration_jobs import NS_ARCHIVE_CAPACITY, NS_ARCHIVE_PER_GENERATION
+from qd.jobs import BuildContext, Job, checked_devices, flat_genotype_dim, genotype_clip, genotype_template
+from qd.options import Choice, ConfigError, Model, PositiveFloat, PositiveInt
+
+# The local emitters of emitters.local by option value, and the phase schedulers' rules
+# (qd.algorithms.phase_schedulers.SCHEDULERS, written out: resolving a config imports no JAX program).
+LOCAL_EMITTERS = ("fit", "cma_es", "novelty")
+PHASE_SCHEDULERS = ("alternating", "fixed", "time", "ucb")
+SERENE_MODES = ("faithful", "parallel")
+
+
+class SereneConfig(Model):
+    budget: PositiveInt = Field(
+        100_000, description="SERENE: evaluations of the whole run, the initial population included (the run "
+        "ends within one iteration of it; --iterations is not used)",
+    )
+    local_emitter: Choice(*LOCAL_EMITTERS) = Field(
+        "fit", description="SERENE: the emitter that exploits a reward area: fit (elitist on the reward, 6 parents, "
+        "12 evaluations a step), cma_es (CMA-ES, 6 a step) or novelty (elitist on novelty, 12 a step)",
+    )
+    mode: Choice(*SERENE_MODES) = Field(
+        "faithful", description="SERENE: faithful (one emitter steps at a time, as in the paper) or parallel "
+        "(every active emitter steps in the same iteration; our variant)",
+    )
+    phase_scheduler: Choice(*PHASE_SCHEDULERS) = Field(
+        "alternating", description="SERENE: what each chunk is spent on: alternating (explore, exploit, ...), "
+        "fixed (explore with probability 0.5), time (explore with probability budget left / budget) or ucb "
+        "(a two-armed bandit rewarded by the change in the number of emitters)",
+    )
+    chunk_evaluations: PositiveInt = Field(
+        1000, description="SERENE: evaluations per chunk, each spent on exploration or on exploitation (at "
+        "most --budget; not --chunk-size, the iterations per compiled program)",
+    )
+    emitter_slots: PositiveInt = Field(
+        32, description="SERENE: emitters alive at once (candidates wait while every slot is taken; parallel "
+        "mode steps them all in one iteration)",
+    )
+    sigma: PositiveFloat = Field(
+        0.05, description="Gaussian mutation sigma (emitter gaussian, algorithms ns and serene: novelty search's)"
+    )
+
+
+def _ground_truth(task: Any, task_name: str):
+    """``(bounds, num_reward_areas)`` of a task with a bounded 2-D descriptor (SERENE's ground truth)."""
+    lower, upper = task.descriptor_bounds
+    if len(lower) != 2:
+        raise ConfigError(
+            f"--algorithm serene: task {task_name!r} has a {len(lower)}-D descriptor; SERENE needs a 2-D ground "
+            "truth (a sparse-reward task: point2d, curling, hard_maze, redundant_arm, ant_maze)"
+        )
+    if not all(math.isfinite(float(x)) for x in (*lower, *upper)):
+        raise ConfigError(f"--algorithm serene: task {task_name!r} has unbounded descriptors; SERENE's ground-truth grid needs bounds")
+    return (lower, upper), int(getattr(task, "num_reward_areas", 0))
+
+
+def local_emitter(name: str, dim: int, clip: Any) -> Any:
+    """The local emitter of ``--local-emitter NAME`` on ``D = dim`` genes, clipped to ``clip``."""
+    from emitters.local import CMAESEmitter, FitnessEmitter, NoveltyEmitter
+
+    if name == "cma_es":
+        return CMAESEmitter(dim=dim, clip=clip)
+    return (NoveltyEmitter if name == "novelty" else FitnessEmitter)(clip=clip)
+
+
+def goal_areas(task: Any) -> Dict[str, Any]:
+    """What ``reward_archive.npz``'s metadata says of the task's reward areas, for ``final_positions.png``:
+    ``goal_centres`` ``(A, 2)`` and ``goal_radii`` ``(A,)`` as lists (empty without reward areas)."""
+    import numpy as np
+
+    if getattr(task, "goal_centres", None) is None or getattr(task, "goal_radii", None) is None:
+        return {"goal_centres": [], "goal_radii": []}
+    centres = np.asarray(task.goal_centres, np.float64).reshape(-1, 2)
+    radii = np.broadcast_to(np.asarray(task.goal_radii, np.float64), (centres.shape[0],))
+    return {"goal_centres": centres.tolist(), "goal_radii": radii.tolist()}
+
+
+def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:
+    """SERENE on the task's ground truth: novelty search of ``batch_size // 2`` parents, the config's local
+    emitter, mode, phase scheduler, chunks and slots; a budget-driven job (``Job.budget = cfg.budget``) whose
+    ``artifacts`` save the reward archive (``reward_archive.npz``).
+
+    Raises:
+        ConfigError: see the module docstring (host-side checks, before anything compiles).
+    """
+    import jax
+
+    from qd.algorithms.phase_schedulers import PhaseScheduler
+    from qd.algorithms.serene import Serene
+    from qd.archives import UnstructuredArchive
+
+    config, task = ctx.config, ctx.task
+    if config["batch_size"] < 2:
+        raise ConfigError("--batch-size: SERENE's novelty search needs at least 2 evaluations per generation "
+                          f"(batch_size // 2 parents, 2 offspring each); got {config['batch_size']}")
+    if cfg.chunk_evaluations > cfg.budget:
+        raise ConfigError(f"--budget: {cfg.budget} evaluations is less than one chunk (--chunk-evaluations {cfg.chunk_evaluations})")
+    bounds, num_areas = _ground_truth(task, config["task"])
+    dim = flat_genotype_dim(ctx, "--algorithm serene", "SERENE's novelty search and local emitters work on flat genomes")
+    clip = genotype_clip(task)
+    algo = Serene(
+        task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget,
+        mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_size=cfg.chunk_evaluations,
+        scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
+        genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
+    )
+    template = genotype_template(task)
+    lower, upper = bounds
+    archive = UnstructuredArchive.create(
+        template, NS_ARCHIVE_CAPACITY, 2, lower=lower, upper=upper, policy="random",
+        num_per_batch=NS_ARCHIVE_PER_GENERATION, qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
+    )
+    rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, 2, lower=lower, upper=upper,
+                                         policy="threshold", threshold=0.0)
+    population = config["batch_size"] // 2
+    goals = goal_areas(task)
+
+    def init(key):
+        k_genotypes, k_algo = jax.random.split(key)
+        return algo.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
+
+    def artifacts(state, run_dir):
+        from qd.runner import save_reward_archive
+
+        save_reward_archive(run_dir, state.reward_archive, goals)
+
+    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive,
+               artifacts=artifacts, budget=cfg.budget)
