@@ -16,7 +16,9 @@ One generation of :class:`NoveltySearchAlgorithm` (``P`` parents, ``O = P * c`` 
 5. the novelty archive ``A`` (an :class:`qd.UnstructuredArchive`, with whatever insertion policy it was
    created with: SERENE/STAX use ``"random"`` with 5 per generation) receives the offspring, with their
    novelty against the full reference set;
-6. (mu + lambda) survival: the ``P`` most novel of ``P u O`` become the next parents.
+6. (mu + lambda) survival: the ``P`` most novel of ``P u O`` become the next parents; with
+   ``survival="nsga2"``, the ``P`` best of ``P u O`` by NSGA-II's non-dominated sort and crowding distance on
+   (novelty, reward) (Deb et al. 2002; the NSGA-II baseline of the SERENE / STAX code, :func:`qd.selection.nsga2_select`).
 
 The initial population (``P``, not ``O``, so it cannot wait for the loop) is evaluated by ``init``
 (``tell_initial``). :class:`NoveltySearch` is the algorithm on the :class:`~qd.algorithms.driver.Driver`. The
@@ -41,7 +43,9 @@ from qd.algorithms.driver import Driver
 from qd.archives.base import Archive
 from qd.metrics import GroundTruth, archive_metrics
 from qd.novelty import DEFAULT_K, knn_novelty
-from qd.selection import truncation_selection
+from qd.selection import nsga2_select, truncation_selection
+
+SURVIVAL = ("novelty", "nsga2")
 from qd.tasks.base import Evaluation
 
 
@@ -97,14 +101,20 @@ class NoveltySearchAlgorithm:
         sigma: Gaussian mutation standard deviation (0.05).
         genotype_bounds: ``(low, high)`` clip of every gene, or None (SERENE: ``(-5, 5)``).
         num_neighbors: ``k`` of the novelty (15).
+        survival: ``"novelty"`` (the ``P`` most novel) or ``"nsga2"`` (NSGA-II on novelty and reward).
 
     Raises:
         ValueError: ``offspring_per_parent`` or ``num_neighbors`` is not a positive integer; ``sigma`` is not
-            positive and finite; ``genotype_bounds`` is not None nor ``(low, high)`` with ``low < high``.
+            positive and finite; ``genotype_bounds`` is not None nor ``(low, high)`` with ``low < high``; an
+            unknown ``survival``.
     """
 
     def __init__(self, offspring_per_parent: int = 2, sigma: float = 0.05,
-                 genotype_bounds: Optional[Tuple[float, float]] = (-5.0, 5.0), num_neighbors: int = DEFAULT_K):
+                 genotype_bounds: Optional[Tuple[float, float]] = (-5.0, 5.0), num_neighbors: int = DEFAULT_K,
+                 survival: str = "novelty"):
+        if survival not in SURVIVAL:
+            raise ValueError(f"NoveltySearch: survival must be one of {SURVIVAL}; got {survival!r}")
+        self.survival = survival
         self.offspring_per_parent = check_positive_int("NoveltySearch: offspring_per_parent", offspring_per_parent)
         self.sigma = check_positive("NoveltySearch: sigma", sigma)
         self.genotype_bounds = check_clip("NoveltySearch: genotype_bounds", genotype_bounds)
@@ -171,9 +181,13 @@ class NoveltySearchAlgorithm:
         extras = evaluation.extras if state.archive.extras is not None else None
         archive, _ = state.archive.add(offspring, evaluation.descriptors, evaluation.fitnesses, extras,
                                        novelty=novelty[pop_size:], key=key)
-        survivors = truncation_selection(novelty, pop_size)
         everyone = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), state.population, offspring)
         fit = jnp.concatenate([state.fitnesses, evaluation.fitnesses])
+        if self.survival == "nsga2":
+            objectives = jnp.nan_to_num(jnp.stack([novelty, fit.astype(jnp.float32)], axis=1), nan=-3e38, posinf=3e38, neginf=-3e38)
+            survivors = nsga2_select(objectives, pop_size)
+        else:
+            survivors = truncation_selection(novelty, pop_size)
         return NoveltySearchState(
             population=jax.tree_util.tree_map(lambda x: x[survivors], everyone),
             descriptors=desc[survivors],
@@ -201,7 +215,7 @@ class NoveltySearch(Driver):
         evaluate: ``evaluate(genotypes, key) -> Evaluation`` (pure, jittable).
         ground_truth_bounds: ``(lower, upper)`` of the 2-D ground-truth grid (the task's descriptor bounds).
         num_reward_areas: ``A``, the number of reward areas tracked by the metrics.
-        offspring_per_parent, sigma, genotype_bounds, num_neighbors: see :class:`NoveltySearchAlgorithm`.
+        offspring_per_parent, sigma, genotype_bounds, num_neighbors, survival: see :class:`NoveltySearchAlgorithm`.
         coverage_resolution: cells per side of the ground-truth grid (50).
         compiler_options: XLA options for the programs that evaluate (e.g. a task's ``compiler_options``, see
             :mod:`qd.xla_options`); None: XLA's defaults.
@@ -254,11 +268,12 @@ class NoveltySearch(Driver):
         sigma: float = 0.05,
         genotype_bounds: Optional[Tuple[float, float]] = (-5.0, 5.0),
         num_neighbors: int = DEFAULT_K,
+        survival: str = "novelty",
         coverage_resolution: int = 50,
         compiler_options: Optional[Dict[str, Any]] = None,
         devices: Any = None,
     ):
-        algorithm = NoveltySearchAlgorithm(offspring_per_parent, sigma, genotype_bounds, num_neighbors)
+        algorithm = NoveltySearchAlgorithm(offspring_per_parent, sigma, genotype_bounds, num_neighbors, survival)
         truth = GroundTruth.create(ground_truth_bounds, num_reward_areas, coverage_resolution, "NoveltySearch")
         if not callable(evaluate):
             raise TypeError(f"NoveltySearch: evaluate must be a function (genotypes, key) -> Evaluation; got {evaluate!r}")
