@@ -551,8 +551,8 @@ def plot_final_positions(points: Dict[str, np.ndarray], goal_centres, goal_radii
         points: ``{label: (N, 2) array}``, drawn in this order (later sets on top).
         goal_centres: ``(A, 2)`` centres of the reward areas (``A`` may be 0).
         goal_radii: ``(A,)`` their radii.
-        bounds: ``(lower (2,), upper (2,))``, the axes' limits; an infinite bound falls back to the points'
-            extent (:func:`plot_extent`'s margin).
+        bounds: ``(lower (2,), upper (2,))``, the axes' limits (plus 2 %); an infinite bound falls back to the
+            points' extent plus a 5 % margin.
         descriptor_names: the two axis labels (default ``descriptor 1``, ``descriptor 2``).
         title: the panel's title.
 
@@ -577,6 +577,8 @@ def plot_final_positions(points: Dict[str, np.ndarray], goal_centres, goal_radii
             a, b = (everything[:, i].min(), everything[:, i].max()) if everything.size else _EMPTY_EXTENT
             pad = _MARGIN * (b - a) if b > a else _POINT_HALF_WIDTH
             lo[i], hi[i] = (a - pad if not np.isfinite(lo[i]) else lo[i]), (b + pad if not np.isfinite(hi[i]) else hi[i])
+    pad = 0.02 * (hi - lo)  # points on the bounds (clipped descriptors) stay visible
+    lo, hi = lo - pad, hi + pad
     fig, ax = plt.subplots(figsize=(5, 5))
     for c, r in zip(centres, radii):
         ax.add_patch(plt.Circle(tuple(c), r, color="red", alpha=0.25, zorder=0))

@@ -126,3 +126,17 @@ def test_a_task_without_a_bounded_2d_ground_truth_is_rejected():
         _ground_truth(SimpleNamespace(descriptor_bounds=((0.0,), (1.0,))), "hopper_uni")
     with pytest.raises(ConfigError, match="unbounded descriptors"):
         _ground_truth(SimpleNamespace(descriptor_bounds=((0.0, -np.inf), (1.0, np.inf))), "t")
+
+
+def test_final_positions_plot_edge_cases():
+    from qd.plotting import plot_final_positions
+
+    # no reward area, an empty set, unbounded axes: the limits follow the points
+    fig = plot_final_positions({"a": np.array([[0.0, 1.0], [2.0, 3.0]]), "b": np.zeros((0, 2))}, [], [],
+                               ((-np.inf, -np.inf), (np.inf, np.inf)))
+    (x0, x1), (y0, y1) = fig.axes[0].get_xlim(), fig.axes[0].get_ylim()
+    assert x0 < 0.0 and x1 > 2.0 and y0 < 1.0 and y1 > 3.0
+    with pytest.raises(ValueError, match="2 goal centres but 1 radii"):
+        plot_final_positions({}, [[0, 0], [1, 1]], [0.1], ((0, 0), (1, 1)))
+    with pytest.raises(ValueError, match="must be \\(N, 2\\)"):
+        plot_final_positions({"a": np.zeros((3, 3))}, [], [], ((0, 0), (1, 1)))
