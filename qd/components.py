@@ -349,5 +349,12 @@ ALGORITHMS.register("aurora", learned_jobs.AuroraConfig, learned_jobs.build_auro
                     "AURORA: MAP-Elites in a learned latent space (Grillotti & Cully 2022)", uses=("emitter", "scheduler"))
 ALGORITHMS.register("serene", serene_jobs.SereneConfig, serene_jobs.build_serene,
                     "SERENE: novelty search finds reward areas, local emitters exploit them, in budget chunks (Paolo et al. 2021)")
+_STAX = {
+    "stax": "STAX: SERENE in a behaviour space learned online by an autoencoder, novelty or surprise (Paolo et al. 2023)",
+    "stax_p": "STAX-P: STAX selecting by NSGA-II on novelty and surprise (the STAX paper's plotted STAX)",
+    "stax_nt": "STAX-NT: STAX in the space of an untrained autoencoder, novelty only (ablation)",
+}
+for _name, _description in _STAX.items():
+    ALGORITHMS.register(_name, serene_jobs.StaxConfig, serene_jobs.build_stax(_name), _description)
 
 REGISTRIES: Dict[str, Registry] = {"algorithm": ALGORITHMS, "archive": ARCHIVES, "emitter": EMITTERS, "scheduler": SCHEDULERS}

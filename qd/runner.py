@@ -454,13 +454,20 @@ def write_exploration_plots(run_dir: str, archive: Any, metrics: Dict[str, np.nd
         rewards, goals = load_archive(path), dict(read_archive_metadata(path) or {})
     except (OSError, ValueError) as e:
         raise RunDirError(path, _without_prefix(_one_line(e), path)) from None
+    metadata = metadata or {}
+    names = metadata.get("descriptor_names")
+    from qd.plotting import ground_truth_view
+
+    in_truth = ground_truth_view(rewards)  # STAX: learned descriptors; draw where the agents ended up
+    if in_truth is not None:
+        rewards, names = in_truth, ["ground-truth descriptor 1", "ground-truth descriptor 2"]
+        archive = ground_truth_view(archive) or archive
     points = {name: np.asarray(a.descriptors)[np.asarray(a.filled)] for name, a in
               (("novelty archive", archive), ("reward archive", rewards))}
-    metadata = metadata or {}
     title = f"{metadata['task']} ({metadata.get('algorithm', '')}): final positions" if metadata.get("task") else "final positions"
     fig = plot_final_positions(points, goals.get("goal_centres", []), goals.get("goal_radii", []),
                                (np.asarray(archive.lower), np.asarray(archive.upper)),
-                               descriptor_names=metadata.get("descriptor_names"), title=title)
+                               descriptor_names=names, title=title)
     save_figure(fig, os.path.join(run_dir, FINAL_POSITIONS_PLOT))
 
 

@@ -158,3 +158,72 @@ def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:
 
     return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive,
                artifacts=artifacts, budget=cfg.budget)
+
+
+# --------------------------------------------------------------------------------------------- #
+# STAX: SERENE in a learned behaviour space
+# --------------------------------------------------------------------------------------------- #
+from qd.learned_jobs import LearnedSpaceConfig, learned_space, write_learned_space_plots  # noqa: E402
+
+
+class StaxConfig(SereneConfig, LearnedSpaceConfig):
+    """SERENE's options and those of a learned behaviour space (autoencoder, latent size, AE training, views)."""
+
+
+def build_stax(variant: str):
+    """The builder of one STAX variant (:data:`qd.algorithms.stax.VARIANTS`: ``stax``, ``stax_p``, ``stax_nt``):
+    SERENE's job whose descriptor is the latent code of an autoencoder trained online on the task's images
+    (64x64, rendered in JAX from the final state, or ``--views`` frames along the episode)."""
+
+    def build(cfg: StaxConfig, ctx: BuildContext) -> Job:
+        import jax
+
+        from qd.algorithms.phase_schedulers import PhaseScheduler
+        from qd.algorithms.stax import VARIANTS, Stax
+        from qd.archives import UnstructuredArchive
+
+        config = ctx.config
+        where = f"--algorithm {variant}"
+        if config["batch_size"] < 2:
+            raise ConfigError(f"--batch-size: {variant}'s novelty search needs at least 2 evaluations per generation; "
+                              f"got {config['batch_size']}")
+        if cfg.chunk_evaluations > cfg.budget:
+            raise ConfigError(f"--budget: {cfg.budget} evaluations is less than one chunk (--chunk-evaluations {cfg.chunk_evaluations})")
+        bounds, num_areas = _ground_truth(ctx.task, config["task"])
+        dim = flat_genotype_dim(ctx, where, "STAX's novelty search and local emitters work on flat genomes")
+        task, source_key, autoencoder, stored = learned_space(ctx.task, cfg, where)
+        selection, train = VARIANTS[variant]
+        clip = genotype_clip(task)
+        algo = Stax(
+            task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget, autoencoder,
+            selection=selection, train=train, source_key=source_key, max_epochs=cfg.ae_max_epochs,
+            mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_size=cfg.chunk_evaluations,
+            scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
+            genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
+        )
+        algo.name = variant
+        latent = algo.algorithm.descriptor_dim(stored[source_key])
+        template = genotype_template(task)
+        archive = UnstructuredArchive.create(
+            template, NS_ARCHIVE_CAPACITY, latent, policy="random", num_per_batch=NS_ARCHIVE_PER_GENERATION,
+            extras_template=stored, qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
+        )
+        rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, latent, policy="threshold", threshold=0.0,
+                                             extras_template=stored)
+        population = config["batch_size"] // 2
+        goals = goal_areas(task)
+
+        def init(key):
+            k_genotypes, k_algo = jax.random.split(key)
+            return algo.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
+
+        def artifacts(state, run_dir):
+            from qd.runner import save_reward_archive
+
+            save_reward_archive(run_dir, state.reward_archive, goals)
+            write_learned_space_plots(run_dir, algo.algorithm, state.algo)
+
+        return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive,
+                   artifacts=artifacts, budget=cfg.budget, descriptor_names=[f"latent {i + 1}" for i in range(latent)])
+
+    return build

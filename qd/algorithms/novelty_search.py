@@ -83,10 +83,21 @@ def novelty_archive_metrics(archive: Archive) -> Dict[str, jax.Array]:
     return metrics
 
 
+def archive_extras(archive: Archive, evaluation: Evaluation) -> Any:
+    """What ``archive`` stores of the evaluation's extras: None when it stores none; the entries of its dict
+    when both are dicts (an evaluation may carry more than an archive keeps); else all of them."""
+    if archive.extras is None:
+        return None
+    extras = evaluation.extras
+    if isinstance(archive.extras, dict) and isinstance(extras, dict):
+        return {k: extras[k] for k in archive.extras}
+    return extras
+
+
 def _add_rewarding(reward_archive: Archive, genotypes: Any, evaluation: Evaluation) -> Archive:
     # Non-rewarding agents get a -inf fitness, which every archive rejects.
     fit = jnp.where(evaluation.fitnesses > 0, evaluation.fitnesses, -jnp.inf)
-    extras = evaluation.extras if reward_archive.extras is not None else None
+    extras = archive_extras(reward_archive, evaluation)
     reward_archive, _ = reward_archive.add(
         genotypes, evaluation.descriptors, fit, extras, novelty=jnp.full(fit.shape, jnp.inf)
     )
@@ -168,22 +179,27 @@ class NoveltySearchAlgorithm:
         """Reward archive, novelty, novelty archive (``key`` for its insertion policy), (mu + lambda) survival."""
         return self.generation(state, offspring, evaluation, key)[0]
 
-    def generation(self, state: NoveltySearchState, offspring: Any, evaluation: Evaluation,
-                   key: jax.Array) -> Tuple[NoveltySearchState, jax.Array]:
+    def generation(self, state: NoveltySearchState, offspring: Any, evaluation: Evaluation, key: jax.Array,
+                   select: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None) -> Tuple[NoveltySearchState, jax.Array]:
         """:meth:`tell`, also returning the survivors: ``(state, survivors (P,) int32)``, indices into
-        ``P u O`` (parents first, then the offspring in batch order)."""
+        ``P u O`` (parents first, then the offspring in batch order).
+
+        ``select(novelty (P + O,), rewards (P + O,)) -> (P,) int32`` replaces the survival rule (STAX selects
+        by surprise, or by NSGA-II on novelty and surprise)."""
         reward_archive = state.reward_archive
         if reward_archive is not None:
             reward_archive = _add_rewarding(reward_archive, offspring, evaluation)
         pop_size = state.descriptors.shape[0]
         desc = jnp.concatenate([state.descriptors, evaluation.descriptors])
         novelty = self._novelty(state, desc, reward_archive)
-        extras = evaluation.extras if state.archive.extras is not None else None
+        extras = archive_extras(state.archive, evaluation)
         archive, _ = state.archive.add(offspring, evaluation.descriptors, evaluation.fitnesses, extras,
                                        novelty=novelty[pop_size:], key=key)
         everyone = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), state.population, offspring)
         fit = jnp.concatenate([state.fitnesses, evaluation.fitnesses])
-        if self.survival == "nsga2":
+        if select is not None:
+            survivors = select(novelty, fit)
+        elif self.survival == "nsga2":
             objectives = jnp.nan_to_num(jnp.stack([novelty, fit.astype(jnp.float32)], axis=1), nan=-3e38, posinf=3e38, neginf=-3e38)
             survivors = nsga2_select(objectives, pop_size)
         else:

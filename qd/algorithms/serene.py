@@ -285,7 +285,7 @@ class SereneAlgorithm:
         sigma_fallback: an emitter's ``sigma0`` when the nearest-neighbour distance is 0 (0.05).
 
     Raises:
-        ValueError: a bad mode, a non-positive count or size, a budget smaller than one chunk, a bootstrap
+        ValueError: a bad mode, a non-positive count or size, a bootstrap
             fraction outside ``[0, 1)``, a window shorter than 20 steps.
         TypeError: ``emitter`` lacks a local emitter's methods.
     """
@@ -406,11 +406,34 @@ class SereneAlgorithm:
     def tell_initial(self, state: SereneState, genotypes: jax.Array, evaluation: Evaluation, key: jax.Array) -> SereneState:
         """The evaluated initial population becomes the parents (its rewarding agents go to ``R``; they become
         candidates after the first generation, with the rest of ``P u O``)."""
+        evaluation = self._describe(state, genotypes, evaluation, key)
         ns = self.ns.tell_initial(state.ns, genotypes, evaluation, key)
         extras = self._stored_extras(state, evaluation)
         state = state.replace(ns=ns, population_extras=extras, population_area=_reward_area(evaluation, genotypes.shape[0]),
                               spent=state.spent + genotypes.shape[0])
-        return self.plan(state, key)
+        state = self._survived(state, jnp.arange(genotypes.shape[0], dtype=jnp.int32), evaluation, initial=True)
+        # The first chunk explores (no plan needed, and none compiled into the initial program).
+        return state.replace(phase=jnp.where(state.spent >= self.budget, DONE, EXPLORE).astype(jnp.int32))
+
+    # ----------------------------------------------------------------------------------------- #
+    # What a learned descriptor space (STAX) changes: four hooks, identities here
+    # ----------------------------------------------------------------------------------------- #
+    def _describe(self, state: SereneState, genotypes: jax.Array, evaluation: Evaluation, key: jax.Array) -> Evaluation:
+        """The evaluation with the descriptors the stores use (SERENE: the task's)."""
+        return evaluation
+
+    def _selector(self, state: SereneState, evaluation: Evaluation, key: jax.Array) -> Optional[Callable]:
+        """The survival rule of novelty search (None: the ``P`` most novel)."""
+        return None
+
+    def _survived(self, state: SereneState, survivors: jax.Array, evaluation: Evaluation, initial: bool = False) -> SereneState:
+        """Bookkeeping of what the population keeps per parent (``survivors`` index ``P u O``, or the
+        initial population)."""
+        return state
+
+    def _after_chunk(self, state: SereneState, key: jax.Array) -> SereneState:
+        """Work at the end of each chunk, before the scheduler chooses the next (STAX trains its encoder)."""
+        return state
 
     # The plain ask / tell are the exploration phase's (the driver's shape checks use them).
     def ask(self, state: SereneState, key: jax.Array) -> Tuple[jax.Array, SereneState]:
@@ -467,9 +490,11 @@ class SereneAlgorithm:
 
     def _tell_explore(self, state: SereneState, offspring: jax.Array, evaluation: Evaluation, counted: jax.Array,
                       key: jax.Array) -> SereneState:
+        k_describe, k_select, k_generation = jax.random.split(key, 3)
+        evaluation = self._describe(state, offspring, evaluation, k_describe)
         old = state.ns
-        p = old.descriptors.shape[0]
-        ns, survivors = self.ns.generation(old, offspring, evaluation, key)
+        ns, survivors = self.ns.generation(old, offspring, evaluation, k_generation,
+                                           select=self._selector(state, evaluation, k_select))
         extras = self._stored_extras(state, evaluation)
         everyone = Agents(
             jnp.concatenate([old.population, offspring]),
@@ -495,7 +520,7 @@ class SereneAlgorithm:
             explore_evaluations=state.explore_evaluations + n,
             chunk_left=state.chunk_left - n,
         )
-        return state
+        return self._survived(state, survivors, evaluation)
 
     # ----------------------------------------------------------------------------------------- #
     # Exploitation
@@ -542,6 +567,8 @@ class SereneAlgorithm:
 
     def _tell_exploit(self, state: SereneState, genotypes: jax.Array, evaluation: Evaluation, counted: jax.Array,
                       key: jax.Array) -> SereneState:
+        k_describe, key = jax.random.split(key)
+        evaluation = self._describe(state, genotypes, evaluation, k_describe)
         idx = self._group(state)
         g = idx.shape[0]
         slots = state.slots
@@ -658,6 +685,8 @@ class SereneAlgorithm:
 
     def _end_chunk(self, state: SereneState, key: jax.Array) -> SereneState:
         """Re-estimate the live emitters' improvement, ask the scheduler for the next chunk's phase."""
+        k_after, key = jax.random.split(key)
+        state = self._after_chunk(state, k_after)
         slots = state.slots
         active = slots.status == ACTIVE
         slots = slots.replace(improvement=jnp.where(active, jax.vmap(_improvement_one)(slots.history, slots.steps, slots.baseline),
