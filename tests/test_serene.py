@@ -32,7 +32,6 @@ def _evaluate(reward):
 
 
 smooth = _evaluate(lambda g: jnp.exp(g[:, 0] / 5.0))  # rewarding everywhere, improvable
-flat = _evaluate(lambda g: jnp.ones(g.shape[:1]))  # rewarding everywhere, nothing to improve
 
 
 def _stores(dim=2):
@@ -82,18 +81,6 @@ def test_budget_is_spent_in_documented_chunks():
     assert int(m["phase"][-1]) == 0  # the next chunk explores again (alternating)
     # every emitter evaluation is booked to the ancestor's area (area 0 here)
     assert int(m["area_evaluations_0"][-1]) == 2004
-
-
-def test_candidates_that_do_not_improve_are_dropped():
-    serene = Serene(flat, BOUNDS, 1, FitnessEmitter(), budget=100_000)
-    state, _ = _start(serene)
-    state, m = serene.scan(state, 5 + 66 + 1)
-    runs = _phase_runs(m)
-    # 11 bootstraps, each dropped (improvement 0), then nothing active: the chunk ends early
-    assert runs[:2] == [["explore", 1000], ["exploit", 726]]
-    assert int(m["candidates_dropped"][5 + 65]) == 11
-    assert int(m["emitters_promoted"][-1]) == 0 and int(m["active_emitters"][-1]) == 0
-    assert np.all(np.asarray(state.slots.status) == EMPTY)
 
 
 def _small(mode, slots=1):
@@ -296,3 +283,30 @@ def test_novelty_candidates_are_the_record_breakers(one_emitter):
     # the reservoir holds 5 of the 6 offered (uniformly), each one of them
     kept = np.asarray(state.slots.reservoir.descriptors[0])[:, 0]
     assert len(set(kept.tolist())) == 5 and set(kept.tolist()) <= set(far[:6, 0].tolist())
+
+
+def test_a_candidate_that_does_not_improve_is_dropped_and_the_chunk_ends(one_emitter):
+    from qd.algorithms.serene import BOOTSTRAPPING, EXPLORE
+
+    state, tell = one_emitter
+    assert int(state.slots.status[0]) == BOOTSTRAPPING and int(state.candidates.valid.sum()) == 0
+    for step in range(6):  # the initial population and 5 steps, every proposal rewarded 1: no improvement
+        assert int(state.slots.status[0]) == BOOTSTRAPPING
+        state = tell(state, np.ones(12))
+    assert int(state.slots.status[0]) == EMPTY
+    assert int(state.candidates_dropped) == 1 and int(state.emitters_promoted) == 0
+    assert int(state.bootstrap_evaluations) == 66
+    # nothing left to bootstrap or run: the exploitation chunk ends early and the next one explores
+    assert int(state.phase) == EXPLORE and int(state.chunk_left) == 1000
+
+
+def test_a_candidate_that_improves_becomes_active(one_emitter):
+    from qd.algorithms.serene import EXPLOIT
+
+    state, tell = one_emitter
+    for step in range(6):  # rewards rise step after step
+        state = tell(state, np.full(12, 1.0 + step))
+    assert int(state.slots.status[0]) == ACTIVE and int(state.emitters_promoted) == 1
+    # improvement = mean of the last 3 steps' population rewards - mean of the first 3 ones
+    assert float(state.slots.improvement[0]) > 0
+    assert int(state.phase) == EXPLOIT and bool(state.running[0])  # it runs on in the same chunk
