@@ -137,7 +137,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -244,8 +243,7 @@ class RestartingCMAES:
 @dataclass
 class Runnable:
     """One algorithm built for one task: ``init(seed) -> (state, m0)``; ``iterations``: the scan length of a
-    generation-based run (None: budget-driven, scan until ``metrics["phase"] == 2``); ``explores_only``: whether
-    its ``gt_coverage`` counts exploration agents only."""
+    generation-based run (None: budget-driven, scan until ``metrics["phase"] == 2``)."""
 
     driver: Any
     init: Callable[[int], Any]
@@ -353,7 +351,7 @@ def build_serene_p(task, budget, args):
     return _build_serene(task, budget, "parallel", args.parallel_slots)
 
 
-# name -> (label, builder(task, budget, args) -> Runnable, explores_only). STAX / STAX-P: add rows here.
+# name -> (label, builder(task, budget, args) -> Runnable). STAX / STAX-P: add rows here.
 ALGORITHMS: Dict[str, tuple] = {
     "random": ("random search", build_random),
     "ns": ("novelty search", build_ns),
