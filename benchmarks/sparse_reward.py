@@ -330,7 +330,7 @@ def _build_serene(task, budget, mode, slots):
     template = jnp.zeros(task.num_params)
     lower, upper = task.descriptor_bounds
     driver = Serene(task.evaluate, task.descriptor_bounds, task.num_reward_areas, FitnessEmitter(clip=CLIP), budget,
-                    mode=mode, emitter_slots=slots, chunk_size=1000, offspring_per_parent=2, sigma=SIGMA,
+                    mode=mode, emitter_slots=slots, chunk_evaluations=1000, offspring_per_parent=2, sigma=SIGMA,
                     genotype_bounds=CLIP, compiler_options=getattr(task, "compiler_options", None))
 
     def init(seed):

@@ -41,7 +41,7 @@ def main():
     emitter = {"fit": lambda: FitnessEmitter(clip=clip), "novelty": lambda: NoveltyEmitter(clip=clip),
                "cma_es": lambda: CMAESEmitter(dim=task.num_params, clip=clip)}[args.emitter]()
     serene = Serene(task.evaluate, task.descriptor_bounds, task.num_reward_areas, emitter, args.budget,
-                    mode=args.mode, chunk_size=1000, sigma=0.05, genotype_bounds=clip)
+                    mode=args.mode, chunk_evaluations=1000, sigma=0.05, genotype_bounds=clip)
 
     # The novelty archive A (5 random offspring a generation) and the reward archive R (every rewarding agent
     # offered), both on the ground truth: the ball's final position.

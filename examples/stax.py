@@ -42,7 +42,7 @@ def main():
     autoencoder = Autoencoder(stax_autoencoder(latent_dim=10), render=task.render)  # the STAX code's conv AE
     selection, train = VARIANTS[args.variant]
     stax = Stax(task.evaluate, task.descriptor_bounds, task.num_reward_areas, emitter, args.budget, autoencoder,
-                selection=selection, train=train, chunk_size=1000, sigma=0.05, genotype_bounds=clip)
+                selection=selection, train=train, chunk_evaluations=1000, sigma=0.05, genotype_bounds=clip)
 
     # Both archives keep each agent's final state (to re-encode it after a training) and its ground truth.
     stored = extras_template(task, keys=("final_state", "gt_descriptor", "reward_area"))

@@ -132,7 +132,7 @@ def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:
     clip = genotype_clip(task)
     algo = Serene(
         task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget,
-        mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_size=cfg.chunk_evaluations,
+        mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_evaluations=cfg.chunk_evaluations,
         scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
         genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
     )
@@ -197,7 +197,7 @@ def build_stax(variant: str):
         algo = Stax(
             task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget, autoencoder,
             selection=selection, train=train, source_key=source_key, max_epochs=cfg.ae_max_epochs,
-            mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_size=cfg.chunk_evaluations,
+            mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_evaluations=cfg.chunk_evaluations,
             scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
             genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
         )

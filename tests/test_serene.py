@@ -85,7 +85,7 @@ def test_budget_is_spent_in_documented_chunks():
 
 def _small(mode, slots=1):
     return Serene(smooth, BOUNDS, 1, FitnessEmitter(), budget=2500, mode=mode, emitter_slots=slots,
-                  chunk_size=200, candidate_capacity=16)
+                  chunk_evaluations=200, candidate_capacity=16)
 
 
 @pytest.fixture(scope="module")

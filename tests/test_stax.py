@@ -34,7 +34,7 @@ def run():
     """A STAX-P run of 8 scans of 20 iterations (10 parents, chunks of 100): ``(algorithm, initial encoder,
     state, metrics)``."""
     ae = Autoencoder(TinyAE(), batch_size=16)
-    stax = Stax(evaluate, BOUNDS, 1, FitnessEmitter(), 100_000, ae, selection="nsga2", chunk_size=100, emitter_slots=4,
+    stax = Stax(evaluate, BOUNDS, 1, FitnessEmitter(), 100_000, ae, selection="nsga2", chunk_evaluations=100, emitter_slots=4,
                 candidate_capacity=8, max_epochs=3, patience=0)
     a, r = _archives()
     key = jax.random.PRNGKey(0)

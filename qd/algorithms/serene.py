@@ -271,7 +271,7 @@ class SereneAlgorithm:
             ``emitters.NoveltyEmitter``: ``init_at``, ``ask``, ``tell``, ``num_asked``,
             ``population_rewards``, ``should_stop``, ``batch_size``, ``population_size``).
         budget: total evaluations of the run, the initial population included.
-        chunk_size: evaluations per chunk (1000).
+        chunk_evaluations: evaluations per chunk (1000; not the driver's ``chunk_size``, iterations per compiled program).
         mode: ``"faithful"`` or ``"parallel"``.
         emitter_slots: ``S``, emitters alive at once (both modes).
         candidate_capacity: ``K``, candidate buffer slots.
@@ -290,7 +290,7 @@ class SereneAlgorithm:
         TypeError: ``emitter`` lacks a local emitter's methods.
     """
 
-    def __init__(self, emitter: Any, budget: int, chunk_size: int = 1000, mode: str = "faithful",
+    def __init__(self, emitter: Any, budget: int, chunk_evaluations: int = 1000, mode: str = "faithful",
                  emitter_slots: int = 32, candidate_capacity: int = 256, scheduler: Optional[PhaseScheduler] = None,
                  bootstrap_steps: int = 5, bootstrap_fraction: float = 1.0 / 3.0, max_emitter_steps: int = 0,
                  window: Optional[int] = None, num_reward_areas: int = 0, offspring_per_parent: int = 2,
@@ -304,7 +304,7 @@ class SereneAlgorithm:
         self.emitter = emitter
         self.mode = mode
         self.budget = check_positive_int("SERENE: budget", budget)
-        self.chunk_size = check_positive_int("SERENE: chunk_size", chunk_size)
+        self.chunk_evaluations = check_positive_int("SERENE: chunk_evaluations", chunk_evaluations)
         self.emitter_slots = check_positive_int("SERENE: emitter_slots", emitter_slots)
         self.candidate_capacity = check_positive_int("SERENE: candidate_capacity", candidate_capacity)
         self.bootstrap_steps = check_positive_int("SERENE: bootstrap_steps", bootstrap_steps)
@@ -385,7 +385,7 @@ class SereneAlgorithm:
         state = SereneState(
             ns=ns, flagged=jnp.zeros((p,), bool), population_area=jnp.full((p,), -1, jnp.int32), population_extras=None if extras is None else agents(p).extras,
             offspring=agents(o), offspring_valid=jnp.zeros((), bool), candidates=candidates, slots=slots,
-            scheduler=self.scheduler.init(), phase=_i32(EXPLORE), stage=_i32(BOOTSTRAP), chunk_left=_i32(self.chunk_size),
+            scheduler=self.scheduler.init(), phase=_i32(EXPLORE), stage=_i32(BOOTSTRAP), chunk_left=_i32(self.chunk_evaluations),
             chosen=_i32(-1), running=jnp.zeros((s,), bool), emitters_at_chunk_start=zero, spent=zero,
             explore_evaluations=zero, exploit_evaluations=zero, bootstrap_evaluations=zero,
             area_evaluations=jnp.zeros((max(self.num_reward_areas, 1),), jnp.int32), explore_chunks=_i32(1),
@@ -699,7 +699,7 @@ class SereneAlgorithm:
         cand = state.candidates
         priority = jnp.where(exploit, self._novelty_against_rewards(state, cand.agents.descriptors), cand.priority)
         return state.replace(
-            scheduler=scheduler, phase=phase, stage=_i32(BOOTSTRAP), chunk_left=_i32(self.chunk_size), chosen=_i32(-1),
+            scheduler=scheduler, phase=phase, stage=_i32(BOOTSTRAP), chunk_left=_i32(self.chunk_evaluations), chosen=_i32(-1),
             running=jnp.zeros_like(state.running), emitters_at_chunk_start=now,
             candidates=cand.replace(priority=priority),
             explore_chunks=state.explore_chunks + (phase == EXPLORE).astype(jnp.int32),
@@ -757,7 +757,7 @@ class SereneAlgorithm:
         """One step of the phase machine: ``(state, settled)``; settled when the next iteration is known."""
         slots = state.slots
         booting = jnp.any(slots.status == BOOTSTRAPPING)
-        can_boot = ((state.chunk_left > self.bootstrap_fraction * self.chunk_size) & jnp.any(state.candidates.valid)
+        can_boot = ((state.chunk_left > self.bootstrap_fraction * self.chunk_evaluations) & jnp.any(state.candidates.valid)
                     & jnp.any(slots.status == EMPTY))
         active = slots.status == ACTIVE
         chosen_active = (state.chosen >= 0) & (slots.status[jnp.maximum(state.chosen, 0)] == ACTIVE)
@@ -787,7 +787,8 @@ class SereneAlgorithm:
         def run(s):
             if self.mode == "parallel":
                 return s.replace(running=s.slots.status == ACTIVE), True
-            chosen = jnp.where(chosen_active, s.chosen, self._choose_emitter(s, k_choose))
+            # The Pareto choice (novelty of every ancestor against R) only when the chosen emitter is gone.
+            chosen = jax.lax.cond(chosen_active, lambda: s.chosen, lambda: self._choose_emitter(s, k_choose))
             return s.replace(chosen=chosen, running=jnp.arange(self.emitter_slots) == chosen), True
 
         def resume_boot(s):  # a bootstrap the last chunk's end interrupted (parallel mode) goes on
@@ -814,7 +815,7 @@ class SereneAlgorithm:
         state, settled, _ = jax.lax.while_loop(cond, body, (state, jnp.zeros((), bool), _i32(0)))
         # An exploitation chunk with nothing to do, chosen again and again by a sampling scheduler: explore.
         return state.replace(phase=jnp.where(settled, state.phase, EXPLORE).astype(jnp.int32),
-                             chunk_left=jnp.where(settled, state.chunk_left, self.chunk_size).astype(jnp.int32))
+                             chunk_left=jnp.where(settled, state.chunk_left, self.chunk_evaluations).astype(jnp.int32))
 
     # ----------------------------------------------------------------------------------------- #
     def metrics(self, state: SereneState) -> Dict[str, jax.Array]:
