@@ -347,11 +347,50 @@ def build_serene(task, budget, args):
     return _build_serene(task, budget, "faithful", 32)
 
 
-def build_serene_p(task, budget, args):
+def build_serene_parallel(task, budget, args):
     return _build_serene(task, budget, "parallel", args.parallel_slots)
 
 
-# name -> (label, builder(task, budget, args) -> Runnable). STAX / STAX-P: add rows here.
+def _build_stax(task, budget, args, variant):
+    from emitters.local import FitnessEmitter
+    from qd.algorithms.stax import VARIANTS, Stax
+    from qd.learned import Autoencoder, stax_autoencoder
+    from qd.tasks.base import extras_template
+
+    selection, train = VARIANTS[variant]
+    autoencoder = Autoencoder(stax_autoencoder(latent_dim=10), render=task.render)  # the STAX code's conv AE
+    driver = Stax(task.evaluate, task.descriptor_bounds, task.num_reward_areas, FitnessEmitter(clip=CLIP), budget,
+                  autoencoder, selection=selection, train=train, max_epochs=args.ae_max_epochs, chunk_evaluations=1000,
+                  offspring_per_parent=2, sigma=SIGMA, genotype_bounds=CLIP,
+                  compiler_options=getattr(task, "compiler_options", None))
+    stored = extras_template(task, keys=("final_state", "gt_descriptor", "reward_area"))
+    latent = driver.algorithm.descriptor_dim(stored["final_state"])
+    template = jnp.zeros(task.num_params)
+
+    def init(seed):
+        k_genotypes, k_run = _keys(seed)
+        archive = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, latent, policy="random",
+                                             num_per_batch=NS_ARCHIVE_PER_GENERATION, extras_template=stored, seed=seed)
+        rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, latent, policy="threshold", threshold=0.0,
+                                             extras_template=stored)
+        return driver.init(archive, task.initial_genotypes(k_genotypes, POPULATION), rewards, k_run)
+
+    return Runnable(driver, init, None)
+
+
+def build_stax(task, budget, args):
+    return _build_stax(task, budget, args, "stax")
+
+
+def build_stax_p(task, budget, args):
+    return _build_stax(task, budget, args, "stax_p")
+
+
+def build_stax_nt(task, budget, args):
+    return _build_stax(task, budget, args, "stax_nt")
+
+
+# name -> (label, builder(task, budget, args) -> Runnable).
 ALGORITHMS: Dict[str, tuple] = {
     "random": ("random search", build_random),
     "ns": ("novelty search", build_ns),
@@ -359,14 +398,19 @@ ALGORITHMS: Dict[str, tuple] = {
     "nsga2": ("NSGA-II (novelty, reward)", build_nsga2),
     "cmaes": ("CMA-ES (restarts)", build_cmaes),
     "serene": ("SERENE (faithful)", build_serene),
-    "serene_p": ("SERENE parallel (our variant)", build_serene_p),
+    "serene_parallel": ("SERENE parallel (our variant)", build_serene_parallel),
+    "stax": ("STAX (learned space, novelty or surprise)", build_stax),
+    "stax_p": ("STAX-P (learned space, NSGA-II on novelty and surprise)", build_stax_p),
+    "stax_nt": ("STAX-NT (untrained encoder; the AE-training share's reference)", build_stax_nt),
 }
+LEARNED = ("stax", "stax_p", "stax_nt")
+BUDGET_DRIVEN = ("serene", "serene_parallel") + LEARNED
 
 
 # ------------------------------------------------------------------------------------------------- #
 # Running
 # ------------------------------------------------------------------------------------------------- #
-KEEP = ("num_evaluations", "gt_coverage", "reward_areas_found", "phase")
+KEEP = ("num_evaluations", "gt_coverage", "reward_areas_found", "phase", "ae_trainings")
 
 
 def _keep(metrics: Dict[str, Any], areas: int) -> Dict[str, np.ndarray]:
@@ -423,6 +467,18 @@ def summarise(curves_by_seed: List[Dict[str, np.ndarray]], times: List[float], a
     out["first_seed_s"] = times[0]
     out["train_share"] = 0.0  # no AE training in any of these algorithms (STAX will fill it)
     return out
+
+
+def _training_shares(per_task: Dict[str, Dict[str, Any]]) -> None:
+    """STAX's share of wall time in AE training: ``1 - wall(stax_nt) / wall(variant)``, the untrained encoder
+    costing everything else the same (rendering, encoding, both phases; its trajectory differs, so this is an
+    estimate). None without a ``stax_nt`` row."""
+    reference = per_task.get("stax_nt")
+    for name in ("stax", "stax_p"):
+        if name in per_task:
+            wall = per_task[name]["wall_s"]
+            per_task[name]["train_share"] = (None if reference is None or not wall
+                                             else max(0.0, 1.0 - reference["wall_s"] / wall))
 
 
 def mean_curve(curves_by_seed, name, grid):
@@ -503,7 +559,10 @@ def main(argv=None):
     parser.add_argument("--chunk", type=int, default=25, help="generations per compiled scan (generation-based)")
     parser.add_argument("--cma-chunk", type=int, default=250, help="CMA-ES generations (of 6) per compiled scan")
     parser.add_argument("--serene-chunk", type=int, default=250, help="SERENE iterations per compiled scan")
-    parser.add_argument("--parallel-slots", type=int, default=8, help="serene_p: emitter slots")
+    parser.add_argument("--parallel-slots", type=int, default=8, help="serene_parallel: emitter slots")
+    parser.add_argument("--stax-tasks", nargs="+", default=None, choices=TASKS + EXTRA_TASKS,
+                        help="tasks of the STAX rows (default: every task; quick: curling)")
+    parser.add_argument("--ae-max-epochs", type=int, default=None, help="STAX: epochs per training (default 100; quick 10)")
     parser.add_argument("--out", default=None, help="folder for the PNGs (default: a new temporary folder)")
     parser.add_argument("--serene-full", action="store_true",
                         help="only one SERENE faithful run of --serene-full-budget evaluations on curling")
@@ -514,6 +573,10 @@ def main(argv=None):
         args.seeds = args.seeds or 2
         args.hard_maze_steps = args.hard_maze_steps or 1000
         args.hard_maze_budget = args.hard_maze_budget or 4_000
+        args.stax_tasks = args.stax_tasks or ["curling"]
+        args.ae_max_epochs = args.ae_max_epochs or 10
+    args.ae_max_epochs = args.ae_max_epochs or 100
+    args.stax_tasks = args.stax_tasks or list(args.tasks)
     args.budget = args.budget or 200_000
     args.seeds = args.seeds or 3
     args.hard_maze_budget = args.hard_maze_budget or args.budget
@@ -536,9 +599,11 @@ def main(argv=None):
         budget = args.hard_maze_budget if task_name == "hard_maze" else args.budget
         per_task: Dict[str, Any] = {}
         for name in args.algorithms:
+            if name in LEARNED and task_name not in args.stax_tasks:
+                continue
             label, build = ALGORITHMS[name]
             runnable = build(task, budget, args)
-            chunk = {"cmaes": args.cma_chunk, "serene": args.serene_chunk, "serene_p": args.serene_chunk}.get(name, args.chunk)
+            chunk = args.cma_chunk if name == "cmaes" else args.serene_chunk if name in BUDGET_DRIVEN else args.chunk
             curves, times = [], []
             for seed in range(args.seeds):
                 c, s = run_seed(runnable, seed, budget, chunk, areas)
@@ -549,10 +614,16 @@ def main(argv=None):
             summary = summarise(curves, times, areas)
             summary["curves"] = curves
             per_task[name] = summary
+            if "ae_trainings" in curves[0]:
+                summary["ae_trainings"] = float(np.mean([c["ae_trainings"][-1] for c in curves]))
             table[(name, task_name)] = summary
             for k, v in summary.items():
                 if k != "curves" and k != "first_seed_s":
                     result[f"{name}_{task_name}_{k}"] = _round(v)
+        _training_shares(per_task)
+        for name in LEARNED:
+            if name in per_task:
+                result[f"{name}_{task_name}_train_share"] = _round(per_task[name]["train_share"])
         if per_task:
             path = os.path.join(out_dir, f"{task_name}.png")
             plot_task(task_name, per_task, areas, budget, path)
@@ -569,7 +640,7 @@ def main(argv=None):
         print(f"{name:9s} {task_name:13s} {r['areas_found']:5.1f} [{r['areas_found_min']:.0f},{r['areas_found_max']:.0f}]"
               f"{'':>4s} {r['best_reward']:8.3f} [{r['best_reward_min']:.2f}, {r['best_reward_max']:.2f}] {per_area:>20s} "
               f"{r['gt_coverage']:6.3f} {evals:>21s} {r['evaluations']:7d} {r['wall_s']:7.1f} {comp:>6s} "
-              f"{100 * r['train_share']:4.0f}")
+              f"{'-' if r['train_share'] is None else format(100 * r['train_share'], '4.0f'):>4s}")
     result.update(budget=args.budget, hard_maze_budget=args.hard_maze_budget, hard_maze_steps=args.hard_maze_steps or 2000,
                   seeds=args.seeds, quick=bool(args.quick), parallel_slots=args.parallel_slots, plots=out_dir,
                   total_s=round(time.perf_counter() - t_all, 1), load=_load())
