@@ -107,6 +107,72 @@ def goal_areas(task: Any) -> Dict[str, Any]:
     return {"goal_centres": centres.tolist(), "goal_radii": radii.tolist()}
 
 
+def _checked(cfg: SereneConfig, ctx: BuildContext, who: str):
+    """The host-side checks shared by SERENE and STAX: ``(bounds, num_reward_areas, genes D)``.
+
+    Raises:
+        ConfigError: fewer than 2 evaluations per generation; a budget below one chunk; no bounded 2-D ground
+            truth; a genotype that is not one flat vector.
+    """
+    config = ctx.config
+    if config["batch_size"] < 2:
+        raise ConfigError(f"--batch-size: {who}'s novelty search needs at least 2 evaluations per generation "
+                          f"(batch_size // 2 parents, 2 offspring each); got {config['batch_size']}")
+    if cfg.chunk_evaluations > cfg.budget:
+        raise ConfigError(f"--budget: {cfg.budget} evaluations is less than one chunk (--chunk-evaluations {cfg.chunk_evaluations})")
+    bounds, num_areas = _ground_truth(ctx.task, config["task"])
+    dim = flat_genotype_dim(ctx, f"--algorithm {who.lower()}", f"{who}'s novelty search and local emitters work on flat genomes")
+    return bounds, num_areas, dim
+
+
+def _serene_options(cfg: SereneConfig, config: Dict[str, Any], task: Any) -> Dict[str, Any]:
+    """The keywords of :class:`qd.algorithms.serene.Serene` (and ``Stax``) that come from the config."""
+    from qd.algorithms.phase_schedulers import PhaseScheduler
+
+    clip = genotype_clip(task)
+    return dict(mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_evaluations=cfg.chunk_evaluations,
+                scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
+                genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None),
+                devices=checked_devices(config))
+
+
+def _job(cfg: SereneConfig, config: Dict[str, Any], task: Any, driver: Any, dim: int, bounds=None, extras=None,
+         more_artifacts=None, descriptor_names=None) -> Job:
+    """The budget-driven job of a SERENE driver: its novelty archive (5 random offspring a generation) and
+    reward archive (every rewarding agent offered) of ``dim``-D descriptors (within ``bounds`` when given,
+    storing ``extras`` when given), ``batch_size // 2`` initial genomes, and artifacts that save the reward
+    archive (then ``more_artifacts(state, run_dir)``)."""
+    import jax
+
+    from qd.archives import UnstructuredArchive
+
+    lower, upper = (None, None) if bounds is None else bounds
+    template = genotype_template(task)
+    archive = UnstructuredArchive.create(
+        template, NS_ARCHIVE_CAPACITY, dim, lower=lower, upper=upper, policy="random",
+        num_per_batch=NS_ARCHIVE_PER_GENERATION, extras_template=extras,
+        qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
+    )
+    rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, dim, lower=lower, upper=upper,
+                                         policy="threshold", threshold=0.0, extras_template=extras)
+    population = config["batch_size"] // 2
+    goals = goal_areas(task)
+
+    def init(key):
+        k_genotypes, k_algo = jax.random.split(key)
+        return driver.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
+
+    def artifacts(state, run_dir):
+        from qd.runner import save_reward_archive
+
+        save_reward_archive(run_dir, state.reward_archive, goals)
+        if more_artifacts is not None:
+            more_artifacts(state, run_dir)
+
+    return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.archive,
+               artifacts=artifacts, budget=cfg.budget, descriptor_names=descriptor_names)
+
+
 def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:
     """SERENE on the task's ground truth: novelty search of ``batch_size // 2`` parents, the config's local
     emitter, mode, phase scheduler, chunks and slots; a budget-driven job (``Job.budget = cfg.budget``) whose
@@ -115,49 +181,14 @@ def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:
     Raises:
         ConfigError: see the module docstring (host-side checks, before anything compiles).
     """
-    import jax
-
-    from qd.algorithms.phase_schedulers import PhaseScheduler
     from qd.algorithms.serene import Serene
-    from qd.archives import UnstructuredArchive
 
     config, task = ctx.config, ctx.task
-    if config["batch_size"] < 2:
-        raise ConfigError("--batch-size: SERENE's novelty search needs at least 2 evaluations per generation "
-                          f"(batch_size // 2 parents, 2 offspring each); got {config['batch_size']}")
-    if cfg.chunk_evaluations > cfg.budget:
-        raise ConfigError(f"--budget: {cfg.budget} evaluations is less than one chunk (--chunk-evaluations {cfg.chunk_evaluations})")
-    bounds, num_areas = _ground_truth(task, config["task"])
-    dim = flat_genotype_dim(ctx, "--algorithm serene", "SERENE's novelty search and local emitters work on flat genomes")
-    clip = genotype_clip(task)
-    algo = Serene(
-        task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget,
-        mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_evaluations=cfg.chunk_evaluations,
-        scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
-        genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
-    )
-    template = genotype_template(task)
-    lower, upper = bounds
-    archive = UnstructuredArchive.create(
-        template, NS_ARCHIVE_CAPACITY, 2, lower=lower, upper=upper, policy="random",
-        num_per_batch=NS_ARCHIVE_PER_GENERATION, qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
-    )
-    rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, 2, lower=lower, upper=upper,
-                                         policy="threshold", threshold=0.0)
-    population = config["batch_size"] // 2
-    goals = goal_areas(task)
-
-    def init(key):
-        k_genotypes, k_algo = jax.random.split(key)
-        return algo.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
-
-    def artifacts(state, run_dir):
-        from qd.runner import save_reward_archive
-
-        save_reward_archive(run_dir, state.reward_archive, goals)
-
-    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive,
-               artifacts=artifacts, budget=cfg.budget)
+    bounds, num_areas, dim = _checked(cfg, ctx, "SERENE")
+    options = _serene_options(cfg, config, task)
+    emitter = local_emitter(cfg.local_emitter, dim, options["genotype_bounds"])
+    algo = Serene(task.evaluate, bounds, num_areas, emitter, cfg.budget, **options)
+    return _job(cfg, config, task, algo, 2, bounds=bounds)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -176,54 +207,20 @@ def build_stax(variant: str):
     (64x64, rendered in JAX from the final state, or ``--views`` frames along the episode)."""
 
     def build(cfg: StaxConfig, ctx: BuildContext) -> Job:
-        import jax
-
-        from qd.algorithms.phase_schedulers import PhaseScheduler
         from qd.algorithms.stax import VARIANTS, Stax
-        from qd.archives import UnstructuredArchive
 
         config = ctx.config
-        where = f"--algorithm {variant}"
-        if config["batch_size"] < 2:
-            raise ConfigError(f"--batch-size: {variant}'s novelty search needs at least 2 evaluations per generation; "
-                              f"got {config['batch_size']}")
-        if cfg.chunk_evaluations > cfg.budget:
-            raise ConfigError(f"--budget: {cfg.budget} evaluations is less than one chunk (--chunk-evaluations {cfg.chunk_evaluations})")
-        bounds, num_areas = _ground_truth(ctx.task, config["task"])
-        dim = flat_genotype_dim(ctx, where, "STAX's novelty search and local emitters work on flat genomes")
-        task, source_key, autoencoder, stored = learned_space(ctx.task, cfg, where)
+        bounds, num_areas, dim = _checked(cfg, ctx, variant.upper())
+        task, source_key, autoencoder, stored = learned_space(ctx.task, cfg, f"--algorithm {variant}")
         selection, train = VARIANTS[variant]
-        clip = genotype_clip(task)
-        algo = Stax(
-            task.evaluate, bounds, num_areas, local_emitter(cfg.local_emitter, dim, clip), cfg.budget, autoencoder,
-            selection=selection, train=train, source_key=source_key, max_epochs=cfg.ae_max_epochs,
-            mode=cfg.mode, emitter_slots=cfg.emitter_slots, chunk_evaluations=cfg.chunk_evaluations,
-            scheduler=PhaseScheduler(cfg.phase_scheduler), offspring_per_parent=2, sigma=cfg.sigma,
-            genotype_bounds=clip, compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
-        )
+        options = _serene_options(cfg, config, task)
+        emitter = local_emitter(cfg.local_emitter, dim, options["genotype_bounds"])
+        algo = Stax(task.evaluate, bounds, num_areas, emitter, cfg.budget, autoencoder, selection=selection, train=train,
+                    source_key=source_key, max_epochs=cfg.ae_max_epochs, **options)
         algo.name = variant
         latent = algo.algorithm.descriptor_dim(stored[source_key])
-        template = genotype_template(task)
-        archive = UnstructuredArchive.create(
-            template, NS_ARCHIVE_CAPACITY, latent, policy="random", num_per_batch=NS_ARCHIVE_PER_GENERATION,
-            extras_template=stored, qd_offset=float(getattr(task, "qd_offset", 0.0)), seed=config["seed"],
-        )
-        rewards = UnstructuredArchive.create(template, NS_ARCHIVE_CAPACITY, latent, policy="threshold", threshold=0.0,
-                                             extras_template=stored)
-        population = config["batch_size"] // 2
-        goals = goal_areas(task)
-
-        def init(key):
-            k_genotypes, k_algo = jax.random.split(key)
-            return algo.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
-
-        def artifacts(state, run_dir):
-            from qd.runner import save_reward_archive
-
-            save_reward_archive(run_dir, state.reward_archive, goals)
-            write_learned_space_plots(run_dir, algo.algorithm, state.algo)
-
-        return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive,
-                   artifacts=artifacts, budget=cfg.budget, descriptor_names=[f"latent {i + 1}" for i in range(latent)])
+        plots = lambda state, run_dir: write_learned_space_plots(run_dir, algo.algorithm, state.algo)
+        return _job(cfg, config, task, algo, latent, extras=stored, more_artifacts=plots,
+                    descriptor_names=[f"latent {i + 1}" for i in range(latent)])
 
     return build

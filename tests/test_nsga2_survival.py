@@ -11,16 +11,7 @@ from qd.algorithms.novelty_search import NoveltySearchAlgorithm
 from qd.archives import UnstructuredArchive
 from qd.tasks.base import Evaluation
 
-
-def _fronts(points):
-    """Brute-force non-dominated fronts (maximisation) of ``(N, 2)`` points."""
-    remaining, fronts = set(range(len(points))), []
-    while remaining:
-        front = {i for i in remaining
-                 if not any(np.all(points[j] >= points[i]) and np.any(points[j] > points[i]) for j in remaining)}
-        fronts.append(front)
-        remaining -= front
-    return fronts
+from _pareto import assert_best_fronts_chosen
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -39,16 +30,7 @@ def test_nsga2_survivors_are_the_best_fronts(seed):
     d = np.linalg.norm(desc[:, None] - desc[None], axis=-1)
     np.fill_diagonal(d, np.inf)
     novelty = np.sort(d, axis=1)[:, :3].mean(axis=1)
-    fronts = _fronts(np.stack([novelty, fit], axis=1))
-    chosen, needed = set(np.asarray(survivors).tolist()), p
-    assert len(chosen) == p
-    for front in fronts:  # whole fronts first, then part of the next one
-        if len(front) <= needed:
-            assert front <= chosen
-            needed -= len(front)
-        else:
-            assert len(chosen & front) == needed
-            break
+    assert_best_fronts_chosen(np.asarray(survivors).tolist(), np.stack([novelty, fit], axis=1), p)
 
 
 def test_unknown_survival_is_refused():

@@ -19,6 +19,7 @@ from qd.archives import UnstructuredArchive
 from qd.learned.training import Autoencoder
 
 from _learned_toys import D, TinyAE, _copy, _template, evaluate
+from _pareto import assert_best_fronts_chosen
 
 BOUNDS = ((-1.0, -1.0), (1.0, 1.0))
 
@@ -92,16 +93,6 @@ def test_refresh_reaches_every_store(run):
                                              "ancestors", "novelty_candidates"])
 
 
-def _fronts(points):
-    remaining, fronts = set(range(len(points))), []
-    while remaining:
-        front = {i for i in remaining
-                 if not any(np.all(points[j] >= points[i]) and np.any(points[j] > points[i]) for j in remaining)}
-        fronts.append(front)
-        remaining -= front
-    return fronts
-
-
 def test_stax_p_keeps_the_first_fronts_of_novelty_and_surprise(run):
     algo = run[0]
     rng = np.random.default_rng(0)
@@ -112,16 +103,9 @@ def test_stax_p_keeps_the_first_fronts_of_novelty_and_surprise(run):
     evaluation = evaluate(jnp.zeros((n - p, D)))
     evaluation = evaluation.replace(extras={**evaluation.extras, "surprise": jnp.asarray(surprise_o)})
     select = algo._selector(state, evaluation, jax.random.PRNGKey(0))
-    chosen = set(np.asarray(select(jnp.asarray(novelty), jnp.zeros(n))).tolist())
+    chosen = np.asarray(select(jnp.asarray(novelty), jnp.zeros(n))).tolist()
     points = np.stack([novelty, np.concatenate([np.asarray(state.surprise), surprise_o])], axis=1)
-    needed = p
-    for front in _fronts(points):
-        if len(front) <= needed:
-            assert front <= chosen
-            needed -= len(front)
-        else:
-            assert len(chosen & front) == needed
-            break
+    assert_best_fronts_chosen(chosen, points, p)
 
 
 def test_stax_configuration_errors():

@@ -50,7 +50,7 @@ from qd.algorithms.driver import Driver
 from qd.archives.base import Archive
 from qd.archives.container import CSC_RULES, container_size_control, two_nearest
 from qd.learned.sources import evaluation_sources, stored_extras
-from qd.learned.training import AEState, Autoencoder, PaddedDataset, concatenate_datasets
+from qd.learned.training import AEState, Autoencoder, PaddedDataset, ae_metrics, concatenate_datasets
 from qd.metrics import GroundTruth, archive_metrics
 from qd.tasks.base import Evaluation
 
@@ -260,8 +260,7 @@ class AuroraAlgorithm:
     def metrics(self, state: AuroraState) -> Dict[str, jax.Array]:
         """``ae_loss`` / ``ae_validation_loss`` (float32, the last training's), ``ae_trainings`` and
         ``ae_epochs`` (int32)."""
-        return {"ae_loss": state.ae.loss, "ae_validation_loss": state.ae.validation_loss,
-                "ae_trainings": state.ae.num_trainings, "ae_epochs": state.ae.epochs}
+        return ae_metrics(state.ae)
 
 
 class Aurora(Driver):

@@ -49,7 +49,7 @@ from qd.algorithms.novelty_search import novelty_archive_metrics
 from qd.algorithms.serene import EMPTY, EXPLORE, RESERVOIR, SereneAlgorithm, SereneState
 from qd.archives.base import Archive
 from qd.learned.sources import evaluation_sources
-from qd.learned.training import AEState, Autoencoder, PaddedDataset, concatenate_datasets
+from qd.learned.training import AEState, Autoencoder, PaddedDataset, ae_metrics, concatenate_datasets
 from qd.metrics import GroundTruth
 from qd.selection import nsga2_select, truncation_selection
 from qd.tasks.base import Evaluation
@@ -256,10 +256,7 @@ class StaxAlgorithm(SereneAlgorithm):
         last training's, NaN before any), ``ae_trainings`` and ``ae_epochs`` (int32)."""
         out = super().metrics(state)
         out["mean_surprise"] = jnp.mean(state.surprise)
-        out["ae_loss"] = state.ae.loss
-        out["ae_validation_loss"] = state.ae.validation_loss
-        out["ae_trainings"] = state.ae.num_trainings
-        out["ae_epochs"] = state.ae.epochs
+        out.update(ae_metrics(state.ae))
         return out
 
 

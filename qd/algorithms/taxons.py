@@ -70,7 +70,7 @@ from qd.algorithms.driver import Driver
 from qd.algorithms.novelty_search import NoveltySearchAlgorithm, novelty_archive_metrics
 from qd.archives.base import Archive
 from qd.learned.sources import evaluation_sources, stored_extras
-from qd.learned.training import AEState, Autoencoder, PaddedDataset, concatenate_datasets
+from qd.learned.training import AEState, Autoencoder, PaddedDataset, ae_metrics, concatenate_datasets
 from qd.metrics import GroundTruth
 from qd.novelty import DEFAULT_K, knn_novelty
 from qd.selection import truncation_selection
@@ -432,10 +432,7 @@ class TaxonsAlgorithm(NoveltySearchAlgorithm):
         metrics["used_surprise"] = state.used_surprise.astype(jnp.float32)
         if state.ae is not None:
             metrics["mean_surprise"] = jnp.mean(state.surprise)
-            metrics["ae_loss"] = state.ae.loss
-            metrics["ae_validation_loss"] = state.ae.validation_loss
-            metrics["ae_trainings"] = state.ae.num_trainings
-            metrics["ae_epochs"] = state.ae.epochs
+            metrics.update(ae_metrics(state.ae))
         return metrics
 
 

@@ -166,6 +166,13 @@ class AEState:
     epochs: jax.Array
 
 
+def ae_metrics(ae: "AEState") -> dict:
+    """A learned space's training record as metrics: ``ae_loss`` / ``ae_validation_loss`` (float32, the last
+    training's; NaN before any, or without validation), ``ae_trainings`` and ``ae_epochs`` (int32)."""
+    return {"ae_loss": ae.loss, "ae_validation_loss": ae.validation_loss, "ae_trainings": ae.num_trainings,
+            "ae_epochs": ae.epochs}
+
+
 class Autoencoder:
     """A model, how sources become its inputs, and how it is trained (static configuration only).
 
