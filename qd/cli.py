@@ -5,6 +5,8 @@
 - ``qd plot RUN_DIR``: redraw a run's plots from its checkpoint and metrics.
 - ``qd replay RUN_DIR [--elite best|CELL]``: an HTML page of one elite's episode (Brax tasks).
 - ``qd tasks``: the registered tasks.
+- ``qd bench SPEC`` / ``qd bench --preset NAME [--quick]``: benchmark configurations across tasks and seeds
+  (:mod:`qd.bench`) into a bench directory; ``qd bench --resume BENCH_DIR`` skips its finished runs.
 
 Bad options fail with one line that names the option and the accepted values, before anything compiles;
 a bad file (a ``--config`` file, or a run directory's ``config.yaml``, ``metrics.csv``, ``checkpoint.npz``
@@ -77,7 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--output", metavar="FILE", help="HTML file (default: RUN_DIR/replay_<elite>.html)")
 
     tasks = sub.add_parser("tasks", help="list the registered tasks")
-    parser.commands = {"run": run, "plot": plot, "replay": replay, "tasks": tasks}  # for their own errors
+
+    bench = sub.add_parser("bench", help="benchmark configurations across tasks and seeds (seeds vmapped)")
+    bench.add_argument("spec", nargs="?", metavar="SPEC", help="YAML or TOML spec file (see qd.bench.spec)")
+    bench.add_argument("--preset", metavar="NAME", help="a built-in spec: sparse-emitters or qd-emitters")
+    bench.add_argument("--quick", action="store_true", help="the preset at small budgets and few seeds")
+    bench.add_argument("--seeds", type=int, metavar="N", help="override the spec's seeds with 0..N-1")
+    bench.add_argument("--output-dir", default="benches", metavar="DIR", help="parent of bench directories (default: benches)")
+    bench.add_argument("--resume", metavar="BENCH_DIR", help="continue an interrupted bench, skipping finished runs")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.commands = {"run": run, "plot": plot, "replay": replay, "tasks": tasks, "bench": bench}  # for their own errors
     return parser
 
 
@@ -175,7 +186,53 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "plot": _cmd_plot, "replay": _cmd_replay, "tasks": _cmd_tasks}
+def _bench_spec(args) -> Optional[Dict[str, Any]]:
+    from qd import bench
+    from qd.config import read_mapping_file
+
+    if args.preset is not None and args.spec is not None:
+        raise ConfigError("give a SPEC file or --preset, not both")
+    if args.quick and args.preset is None:
+        raise ConfigError("--quick: only with --preset (write small budgets in your own spec)")
+    if args.preset is not None:
+        spec = bench.preset(args.preset, quick=args.quick)
+    elif args.spec is not None:
+        spec = read_mapping_file(args.spec, what="qd bench")
+    elif args.resume is not None:
+        spec = None
+    else:
+        raise ConfigError("give a SPEC file, --preset NAME (" + ", ".join(bench.preset_names()) + ") or --resume BENCH_DIR")
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds: must be a positive integer; got {args.seeds}")
+        spec = dict(spec if spec is not None else bench.read_bench_spec(args.resume), seeds=args.seeds)
+    return spec
+
+
+def _cmd_bench(args) -> int:
+    from qd import bench
+
+    spec = _bench_spec(args)
+    started: Dict[str, str] = {}
+
+    def on_bench_dir(path: str) -> None:
+        started["dir"] = path
+        print(f"bench directory: {path}", file=sys.stderr)
+
+    try:
+        results = bench.run(spec, bench_dir=args.resume, output_dir=args.output_dir, resume=args.resume is not None,
+                            progress=not args.no_progress, on_bench_dir=on_bench_dir)
+    except KeyboardInterrupt:
+        where = started.get("dir")
+        message = "nothing to resume" if where is None else f"continue with `qd bench --resume {shlex.quote(where)}`"
+        print(f"\ninterrupted: {message}", file=sys.stderr)
+        return 130
+    print(results.markdown)
+    print(f"bench directory: {results.bench_dir} (report.html, report.md, results.csv, plots/)")
+    return 0
+
+
+COMMANDS = {"bench": _cmd_bench, "run": _cmd_run, "plot": _cmd_plot, "replay": _cmd_replay, "tasks": _cmd_tasks}
 
 
 # Third-party warnings that say nothing about the user's run: (category, message prefix, file of the warning

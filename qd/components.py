@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List
 from pydantic import Field
 
 from qd.jobs import (  # noqa: F401  (flat_genotype_dim: its historic home is here)
-    BuildContext, Job, checked_devices, descriptor_bounds, flat_genotype_dim, genotype_clip, genotype_template,
+    BuildContext, Job, checked_devices, driver_job, descriptor_bounds, flat_genotype_dim, genotype_clip, genotype_template,
 )
 from qd.options import (
     Choice, ConfigError, Model, NonNegativeFloat, OptionalFloatOrMinusInf, OptionalNumbers, OptionalPositiveInt,
@@ -302,11 +302,11 @@ def build_map_elites(cfg: MAPElitesConfig, ctx: BuildContext) -> Job:
         algo = CMAMAE(emitter, task.evaluate, **options)
         archives = (optimizer_archive, archive)
 
-    def init(key):
+    def init_args(key):
         k_genotypes, k_algo = jax.random.split(key)
-        return algo.init(*archives, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
+        return (*archives, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
 
-    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
+    return driver_job(config, task, algo, init_args, archive_of=lambda s: s.archive)
 
 
 # --------------------------------------------------------------------------------------------- #

@@ -27,7 +27,7 @@ from typing import Any, Optional, Tuple
 
 from pydantic import Field
 
-from qd.jobs import BuildContext, Job, checked_devices, genotype_clip, genotype_template
+from qd.jobs import BuildContext, Job, checked_devices, driver_job, genotype_clip, genotype_template
 from qd.options import Choice, ConfigError, Model, PositiveFloat, PositiveInt
 
 NS_ARCHIVE_CAPACITY = 16384  # SERENE-style 5 per generation: 3276 generations (655k evaluations at 200)
@@ -165,11 +165,11 @@ def build_novelty_search(cfg: NoveltySearchConfig, ctx: BuildContext) -> Job:
     )
     population = config["batch_size"] // 2
 
-    def init(key):
+    def init_args(key):
         k_genotypes, k_algo = jax.random.split(key)
-        return algo.init(archive, task.initial_genotypes(k_genotypes, population), k_algo)
+        return archive, task.initial_genotypes(k_genotypes, population), k_algo
 
-    return Job(config=config, task=task, init=init, scan=algo.scan, archive_of=lambda s: s.archive)
+    return driver_job(config, task, algo, init_args, archive_of=lambda s: s.archive)
 
 
 def build_random_search(cfg: RandomSearchConfig, ctx: BuildContext) -> Job:
@@ -184,4 +184,4 @@ def build_random_search(cfg: RandomSearchConfig, ctx: BuildContext) -> Job:
         task.evaluate, task.initial_genotypes, config["batch_size"], bounds, num_areas,
         compiler_options=getattr(task, "compiler_options", None), devices=checked_devices(config),
     )
-    return Job(config=config, task=task, init=lambda key: algo.init(archive, key), scan=algo.scan, archive_of=lambda s: s.archive)
+    return driver_job(config, task, algo, lambda key: (archive, key), archive_of=lambda s: s.archive)

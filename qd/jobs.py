@@ -28,6 +28,12 @@ class Job:
             reconstructions; SERENE's ``reward_archive.npz``).
         descriptor_names: the archive's descriptor axes when they are not the task's (a learned space's
             ``latent 1``, ...), or None.
+        driver: the :class:`qd.algorithms.driver.Driver` that ``init`` and ``scan`` run, or None; with
+            ``init_args`` it lets several seeds run as one vmapped program (:mod:`qd.bench`).
+        init_args: ``key -> tuple``, the arguments of ``driver.init`` for a run key (the setup, then the
+            algorithm's key): ``init(key) == driver.init(*init_args(key))``. The config's ``seed`` may enter
+            the setup (a CVT archive's centroids, an archive's PRNG key); nothing else of the driver depends
+            on it, so jobs built for several seeds share one driver's compiled programs.
         budget: evaluations of a budget-driven run (SERENE): the run is as many chunks as it takes for the
             state's ``num_evaluations`` (an ``int32`` scalar: the state is a
             :class:`qd.algorithms.driver.RunState`) to reach it, and ``iterations`` is not used
@@ -42,6 +48,16 @@ class Job:
     artifacts: Optional[Callable[[Any, str], None]] = None
     descriptor_names: Optional[List[str]] = None
     budget: Optional[int] = None
+    driver: Any = None
+    init_args: Optional[Callable[[Any], Tuple[Any, ...]]] = None
+
+
+def driver_job(config: Dict[str, Any], task: Any, driver: Any, init_args: Callable[[Any], Tuple[Any, ...]],
+               archive_of: Callable[[Any], Any], **fields: Any) -> Job:
+    """The :class:`Job` of a driver: ``init(key) = driver.init(*init_args(key))``, ``scan = driver.scan``;
+    ``fields``: the other :class:`Job` attributes (``artifacts``, ``descriptor_names``, ``budget``)."""
+    return Job(config=config, task=task, init=lambda key: driver.init(*init_args(key)), scan=driver.scan,
+               archive_of=archive_of, driver=driver, init_args=init_args, **fields)
 
 
 @dataclasses.dataclass

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, NamedTuple
 
 from pydantic import Field
 
-from qd.jobs import BuildContext, Job, checked_devices, genotype_clip, genotype_template
+from qd.jobs import BuildContext, Job, checked_devices, driver_job, genotype_clip, genotype_template
 from qd.options import Choice, ConfigError, Model, NonNegativeInt, PositiveFloat, PositiveInt
 from qd.exploration_jobs import NS_ARCHIVE_CAPACITY, NS_ARCHIVE_PER_GENERATION
 
@@ -175,16 +175,15 @@ def build_taxons(variant: str) -> Callable[[TaxonsConfig, BuildContext], Job]:
         driver.name = variant
         population = config["batch_size"] // 2
 
-        def init(key):
+        def init_args(key):
             k_genotypes, k_algo = jax.random.split(key)
-            return driver.init(archive, task.initial_genotypes(k_genotypes, population), k_algo)
+            return archive, task.initial_genotypes(k_genotypes, population), k_algo
 
         def artifacts(state, run_dir):
             write_learned_space_plots(run_dir, algorithm, state.algo)
 
         names = {"latent": "latent", "genotype": "gene", "random": "random", "image": "pixel"}[descriptor]
-        return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.archive,
-                   artifacts=artifacts, descriptor_names=[f"{names} {i + 1}" for i in range(dim)])
+        return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts, descriptor_names=[f"{names} {i + 1}" for i in range(dim)])
 
     return build
 
@@ -244,12 +243,11 @@ def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
                                              extras_template=extras_template,
                                              qd_offset=float(getattr(task, "qd_offset", 0.0)))
 
-    def init(key):
+    def init_args(key):
         k_genotypes, k_algo = jax.random.split(key)
-        return driver.init(container, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo)
+        return container, task.initial_genotypes(k_genotypes, config["batch_size"]), k_algo
 
     def artifacts(state, run_dir):
         write_learned_space_plots(run_dir, driver.algorithm, state.algo)
 
-    return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.container,
-               artifacts=artifacts, descriptor_names=[f"latent {i + 1}" for i in range(dim)])
+    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.container, artifacts=artifacts, descriptor_names=[f"latent {i + 1}" for i in range(dim)])

@@ -32,7 +32,7 @@ from typing import Any, Dict
 from pydantic import Field
 
 from qd.exploration_jobs import NS_ARCHIVE_CAPACITY, NS_ARCHIVE_PER_GENERATION
-from qd.jobs import BuildContext, Job, checked_devices, flat_genotype_dim, genotype_clip, genotype_template
+from qd.jobs import BuildContext, Job, checked_devices, driver_job, flat_genotype_dim, genotype_clip, genotype_template
 from qd.options import Choice, ConfigError, Model, PositiveFloat, PositiveInt
 
 # The local emitters of emitters.local by option value, and the phase schedulers' rules
@@ -158,9 +158,9 @@ def _job(cfg: SereneConfig, config: Dict[str, Any], task: Any, driver: Any, dim:
     population = config["batch_size"] // 2
     goals = goal_areas(task)
 
-    def init(key):
+    def init_args(key):
         k_genotypes, k_algo = jax.random.split(key)
-        return driver.init(archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo)
+        return archive, task.initial_genotypes(k_genotypes, population), rewards, k_algo
 
     def artifacts(state, run_dir):
         from qd.runner import save_reward_archive
@@ -169,8 +169,7 @@ def _job(cfg: SereneConfig, config: Dict[str, Any], task: Any, driver: Any, dim:
         if more_artifacts is not None:
             more_artifacts(state, run_dir)
 
-    return Job(config=config, task=task, init=init, scan=driver.scan, archive_of=lambda s: s.archive,
-               artifacts=artifacts, budget=cfg.budget, descriptor_names=descriptor_names)
+    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts, budget=cfg.budget, descriptor_names=descriptor_names)
 
 
 def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:

@@ -64,7 +64,8 @@ ground-truth coverage sees only the counted rows of phases with ``explores=True`
 exploration process's), the per-area rewards every counted row. A phase with ``ask=None`` evaluates nothing
 (a finished run). A phased algorithm starts eagerly (``tell_initial``) and its plain ``ask`` / ``tell`` serve
 only the shape checks of ``init``; host-side :meth:`Driver.ask` / :meth:`Driver.tell` are not available for it.
-Under ``jax.vmap`` (several seeds) the switch runs every phase's branch and keeps one.
+Under ``jax.vmap`` the switch would run every phase's branch and keep one; :meth:`Driver.scan_seeds` runs
+each phase only when some seed is in it (``_phased_step_seeds``).
 
 A new algorithm is its state, its ``init`` / ``ask`` / ``tell`` / ``archive``, its docstring and its tests::
 
@@ -327,15 +328,40 @@ class Driver:
 
         return branch
 
+    def _phase_index(self, state: RunState) -> jax.Array:
+        return jnp.clip(self.algorithm.phase(state.algo), 0, len(self.algorithm.phases) - 1)
+
+    def _planned(self, state: RunState, keys: jax.Array) -> RunState:
+        plan = getattr(self.algorithm, "plan", None)
+        if plan is None:
+            return state
+        return state.replace(algo=plan(state.algo, jax.random.fold_in(keys[3], 1)))
+
     def _phased_step(self, state: RunState) -> Tuple[RunState, Dict]:
         keys = jax.random.split(state.key, 4)
         branches = [self._phase_branch(p, keys) for p in self.algorithm.phases]
-        index = jnp.clip(self.algorithm.phase(state.algo), 0, len(branches) - 1)
-        state = jax.lax.switch(index, branches, state)
-        plan = getattr(self.algorithm, "plan", None)
-        if plan is not None:  # after the switch: compiled once, not once per phase
-            state = state.replace(algo=plan(state.algo, jax.random.fold_in(keys[3], 1)))
+        state = jax.lax.switch(self._phase_index(state), branches, state)
+        state = self._planned(state, keys)  # after the switch: compiled once, not once per phase
         return state, self._metrics(state)
+
+    def _phased_step_seeds(self, states: RunState) -> Tuple[RunState, Dict]:
+        """:meth:`_phased_step` of ``S`` seeds at once, each running its own phase. ``jax.vmap`` of the switch
+        would run every phase's branch for every seed and keep one (SERENE: a 200-evaluation novelty generation
+        in every 12-evaluation emitter step); here each phase runs, vmapped over all seeds, only when some seed
+        is in it (a ``lax.cond`` on ``any``), and only those seeds keep its result. Per seed the computation is
+        the switch's branch, so the runs equal the separate ones."""
+        keys = jax.vmap(lambda k: jax.random.split(k, 4))(states.key)
+        index = jax.vmap(self._phase_index)(states)
+        for i, phase in enumerate(self.algorithm.phases):
+            def run(s, i=i, phase=phase):
+                new = jax.vmap(lambda st, ks: self._phase_branch(phase, ks)(st))(s, keys)
+                mine = index == i
+                keep = lambda a, b: jnp.where(mine.reshape(mine.shape + (1,) * (a.ndim - 1)), a, b)
+                return jax.tree_util.tree_map(keep, new, s)
+
+            states = jax.lax.cond(jnp.any(index == i), run, lambda s: s, states)
+        states = jax.vmap(self._planned)(states, keys)
+        return states, jax.vmap(self._metrics)(states)
 
     def _step(self, state: RunState, first: Any) -> Tuple[RunState, Dict]:
         if self._phased:
@@ -624,6 +650,8 @@ class Driver:
 
     def _scan_seeds_impl(self, states, num_iterations):
         def body(s, _):
+            if self._phased:
+                return self._phased_step_seeds(s)
             first = False if s.initial_genotypes is None else s.iteration[0] < 0  # every seed at one iteration
             return jax.vmap(self._step, in_axes=(0, None))(s, first)
 
