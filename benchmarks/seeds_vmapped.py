@@ -9,15 +9,17 @@ the job's ``driver`` and ``init_args`` are what ``qd run`` runs, and what ``qd b
   200 evaluations per generation, sigma 0.05, exploration metrics over the 50x50 ground truth).
 
 Seed ``s`` is the job of the config with ``seed: s`` started from ``PRNGKey(s)``, as ``qd run --seed s``
-(novelty search's archive takes the seed in its setup). Both modes run the same ``iterations`` per seed in
+(novelty search's archive takes the seed in its setup). Every mode runs the same ``iterations`` per seed in
 compiled chunks of the config's ``chunk_size`` (``Driver.run`` / ``Driver.run_seeds``: the lazy initial batch
-a chunk of its own, as ``qd run``), with one device (``devices=1``) in both modes; the process exposes one
-JAX CPU device per core as the ``qd`` command does (:func:`qd.parallel.use_cpu_cores`), but no program is
-sharded.
+a chunk of its own, as ``qd run``); the process exposes one JAX CPU device per core as the ``qd`` command does
+(:func:`qd.parallel.use_cpu_cores`).
 
 - sequential: the 8 seeds one after another, each ``driver.init(*init_args)`` then ``driver.run``, blocking on
-  the final state; one driver for all 8 (one set of compiled programs);
-- vmapped: ``driver.init_seeds`` of the 8 stacked ``init_args`` then ``driver.run_seeds`` (one program).
+  the final state; one driver for all 8 (one set of compiled programs), one device;
+- vmapped (``vmapped_s``, what ``qd bench`` does): ``driver.init_seeds`` of the 8 stacked ``init_args``, the
+  seed axis split over the CPU devices (:func:`qd.bench.execute.seed_sharding`), then ``driver.run_seeds``
+  (one program);
+- vmapped on one device (``vmapped_one_device_s``): the same without the split.
 
 Timings are steady state: both modes first run a warm-up of the same chunk lengths (compiling every program
 the timed run uses), then the timed run; compilation is excluded from both and reported separately
@@ -95,11 +97,17 @@ def sequential(jobs, iterations, chunk):
     return out
 
 
-def vmapped(jobs, iterations, chunk):
-    """The seeds as one program: (final states (S, ...), metrics (S, T))."""
+def vmapped(jobs, iterations, chunk, split=True):
+    """The seeds as one program: (final states (S, ...), metrics (S, T)); ``split``: the seed axis split over
+    the CPU devices (one per core) as ``qd bench`` does (:func:`qd.bench.execute.seed_sharding`)."""
+    from qd.bench.execute import seed_sharding
+
     driver = jobs[0].driver
     *setup, keys = stack([job.init_args(jax.random.PRNGKey(s)) for s, job in enumerate(jobs)])
     states, _ = driver.init_seeds(*setup, keys, seed_axes=(0,) * len(setup))
+    sharding = seed_sharding(len(jobs)) if split else None
+    if sharding is not None:
+        states = jax.device_put(states, sharding)
     states, metrics = driver.run_seeds(states, iterations, chunk_size=chunk)
     jax.block_until_ready(states)
     return states, metrics
@@ -144,8 +152,10 @@ def bench(name, options, iterations, seeds):
     # Warm-up: the same programs as the timed runs (one seed for the sequential mode, all seeds vmapped).
     _, seq_warm = timed(sequential, jobs[:1], warm, chunk)
     _, vm_warm = timed(vmapped, jobs, warm, chunk)
+    timed(vmapped, jobs, warm, chunk, False)
     seq, seq_s = timed(sequential, jobs, iterations, chunk)
     vm, vm_s = timed(vmapped, jobs, iterations, chunk)
+    _, vm1_s = timed(vmapped, jobs, iterations, chunk, False)
     match, qd_equal, worst, scores, first = compare(seq, vm)
     batches = len(seq[0][1]["iteration"])  # loop batches per seed: + 1 for a lazy initial batch
     evaluations = int(seq[0][1]["num_evaluations"][-1])
@@ -153,6 +163,8 @@ def bench(name, options, iterations, seeds):
         "vmapped_s": round(vm_s, 3),
         "sequential_s": round(seq_s, 3),
         "speedup": round(seq_s / vm_s, 2),
+        "vmapped_one_device_s": round(vm1_s, 3),
+        "speedup_one_device": round(seq_s / vm1_s, 2),
         "iterations": iterations,
         "batch_size": int(config["batch_size"]),
         "chunk_size": chunk,
@@ -169,7 +181,7 @@ def bench(name, options, iterations, seeds):
     }
     print(f"{name:15s} {seeds} seeds x {iterations} iterations (batch {result['batch_size']}, "
           f"{evaluations} evaluations per seed): sequential {seq_s:.2f} s, vmapped {vm_s:.2f} s, "
-          f"speedup {result['speedup']:.2f}x (steady state, compile excluded: sequential "
+          f"speedup {result['speedup']:.2f}x (vmapped on one device {vm1_s:.2f} s, {result['speedup_one_device']:.2f}x; steady state, compile excluded: sequential "
           f"{result['compile_sequential_s']:.1f} s, vmapped {result['compile_vmapped_s']:.1f} s); "
           f"final metrics match: {match} (qd_score bitwise equal: {qd_equal}, mean {result['qd_score_mean']:.1f}"
           + ("" if first is None else f"; curves part at loop iteration {first}") + ")",
@@ -185,7 +197,8 @@ def main():
     parser.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only these workloads")
     args = parser.parse_args()
 
-    out = {"benchmark": "seeds_vmapped", "seeds": args.seeds, "quick": args.quick, "devices": 1,
+    out = {"benchmark": "seeds_vmapped", "seeds": args.seeds, "quick": args.quick,
+           "devices": f"sequential: 1; vmapped: seeds split over {len(jax.devices())} (vmapped_one_device_s: 1)",
            "platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
            "steady_state": "compile excluded from both modes, reported as compile_*_s"}
     for name, (options, full, quick) in WORKLOADS.items():

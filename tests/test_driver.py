@@ -11,6 +11,7 @@ from flax import struct
 from emitters import IsoLineEmitter
 from qd import Arm, GridArchive, MAPElites, UnstructuredArchive
 from qd.algorithms import Driver, NoveltySearch, RandomSearch
+from qd.algorithms.driver import Phase
 from qd.archives.base import Archive
 from qd.metrics import GroundTruth
 from qd.tasks.sparse import Point2D
@@ -185,3 +186,73 @@ def test_a_new_algorithm_is_its_init_ask_tell_and_gets_the_whole_driver():
     assert_same(told, state)
     with pytest.raises(TypeError, match="has no 'init' method"):
         Driver(object(), ARM.evaluate)
+
+
+@struct.dataclass
+class _CoinState:
+    archive: Archive
+    phase: jax.Array  # () int32: the next iteration's phase
+    told: jax.Array  # (2,) int32: iterations told per phase
+
+
+class _CoinPhases:
+    """A phased toy: a wide phase (8 candidates) or a narrow one (3, one of them padding), the next one drawn
+    by a coin per seed, so vmapped seeds sit in different phases."""
+
+    def __init__(self):
+        self.phases = (Phase("wide", self._ask(8), self._tell(0)), Phase("narrow", self._ask(3), self._tell(1), False))
+
+    def _ask(self, batch):
+        def ask(state, key):
+            parents = state.archive.sample(key, batch).genotypes
+            noise = 0.05 * jax.random.normal(jax.random.fold_in(key, 1), parents.shape)
+            padding = 1 if batch == 3 else 0  # the narrow phase's last row is padding
+            return jnp.clip(parents + noise, 0.0, 1.0), state, jnp.arange(batch) < batch - padding
+        return ask
+
+    def _tell(self, index):
+        def tell(state, genotypes, evaluation, counted, key):
+            fit = jnp.where(counted, evaluation.fitnesses, -jnp.inf)
+            archive, _ = state.archive.add(genotypes, evaluation.descriptors, fit)
+            return state.replace(archive=archive, told=state.told.at[index].add(1))
+        return tell
+
+    def phase(self, state):
+        return state.phase
+
+    def plan(self, state, key):
+        return state.replace(phase=jax.random.bernoulli(key, 0.4).astype(jnp.int32))
+
+    def init(self, key, archive, genotypes):
+        return _CoinState(archive, jnp.int32(0), jnp.zeros(2, jnp.int32)), genotypes
+
+    def ask(self, state, key):  # the plain ask/tell serve init's shape checks and the eager start
+        genotypes, state, _ = self._ask(8)(state, key)
+        return genotypes, state
+
+    def tell(self, state, genotypes, evaluation, key):
+        return self._tell(0)(state, genotypes, evaluation, jnp.ones(genotypes.shape[0], bool), key)
+
+    def archive(self, state):
+        return state.archive
+
+
+def test_vmapped_seeds_of_a_phased_algorithm_are_the_separate_runs():
+    """``scan_seeds`` runs each phase only where some seed is in it; every seed equals its separate run, and the
+    seeds really were in different phases."""
+    archive = GridArchive.create(jnp.zeros(8), 8, *ARM.descriptor_bounds, qd_offset=ARM.qd_offset)
+    driver = Driver(_CoinPhases(), ARM.evaluate)
+    keys = jax.random.split(jax.random.key(3), 4)
+    keys = jax.vmap(jax.random.key_data)(keys)
+    batches = jax.vmap(lambda k: ARM.initial_genotypes(k, 8))(keys)
+    states, _ = driver.init_seeds(archive, batches, keys, seed_axes=(None, 0))
+    states, metrics = driver.scan_seeds(states, 12)
+    told = np.asarray(states.algo.told)
+    assert len({tuple(t) for t in told}) > 1 and (told[:, 1] > 0).any()
+    for s in range(4):
+        state, _ = driver.init(archive, batches[s], keys[s])
+        state, alone = driver.scan(state, 12)
+        np.testing.assert_array_equal(np.asarray(state.algo.told), told[s])
+        for name, values in alone.items():
+            np.testing.assert_array_equal(np.asarray(values), np.asarray(metrics[name][s]), err_msg=name)
+        np.testing.assert_array_equal(np.asarray(state.archive.fitnesses), np.asarray(states.archive.fitnesses[s]))

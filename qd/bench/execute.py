@@ -118,7 +118,7 @@ def _chunk_plan(run: Run, config: Dict[str, Any], evaluations: int) -> Tuple[int
     return math.ceil(remaining / chunks), chunks
 
 
-def _seed_sharding(count: int) -> Any:
+def seed_sharding(count: int) -> Any:
     """A sharding of the seed axis over every local device when ``count`` seeds split evenly (on a CPU the
     ``qd`` command exposes one device per core: the seeds' halves then run on both cores), else None."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -157,7 +157,7 @@ def _chunks(run: Run, config: Dict[str, Any], states: Any, scan: Callable, curve
 def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Optional[Callable[[int], None]] = None) -> Dict[str, np.ndarray]:
     """Run the seeds of ``jobs`` (one per seed, the same run) as one vmapped program up to the run's largest
     budget, with ``driver`` (the first group's: every group runs the same compiled programs), the seed axis
-    sharded over the local devices when it splits evenly (:func:`_seed_sharding`).
+    sharded over the local devices when it splits evenly (:func:`seed_sharding`).
 
     Args:
         run: the run.
@@ -172,7 +172,7 @@ def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Option
     args = [job.init_args(jax.random.PRNGKey(int(job.config["seed"]))) for job in jobs]
     *setup, keys = _stack(args)
     states, metrics = driver.init_seeds(*setup, keys, seed_axes=(0,) * len(setup))
-    sharding = _seed_sharding(len(jobs))
+    sharding = seed_sharding(len(jobs))
     if sharding is not None:
         states = jax.device_put(states, sharding)
     curves: Dict[str, List[np.ndarray]] = {}

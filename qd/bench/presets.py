@@ -34,7 +34,7 @@ def _sparse_emitters(quick: bool) -> Dict[str, Any]:
     ]
     return {
         "name": "sparse-emitters" + ("-quick" if quick else ""),
-        "seeds": 5 if quick else 10,
+        "seeds": 3 if quick else 10,
         "budgets": [2000, 4000] if quick else [50000, 100000],
         "curve_points": 8 if quick else 20,
         "tasks": ["curling", "redundant_arm", "hard_maze"],
