@@ -319,6 +319,23 @@ def _ordered(values: Iterable) -> list:
     return list(dict.fromkeys(values))
 
 
+_METRIC_ORDER = ("qd_score", "coverage", "max_fitness", "gt_coverage", "reward_areas_found")
+
+
+def _metric_rank(metric: str) -> tuple:
+    """Columns in a reading order: the QD metrics, the exploration metrics, the best reward of each area (by
+    area), the evaluations to the first reward, then any other metric (stable: in order of appearance)."""
+    if metric in _METRIC_ORDER:
+        return (0, _METRIC_ORDER.index(metric))
+    if metric.startswith("best_reward_area_") and metric.rsplit("_", 1)[1].isdigit():
+        return (1, int(metric.rsplit("_", 1)[1]))
+    return (2, 0) if metric == FIRST_REWARD else (3, 0)
+
+
+def _ordered_metrics(values: Iterable) -> list:
+    return sorted(_ordered(values), key=_metric_rank)
+
+
 def markdown_table(
     summary: Sequence[dict],
     comparisons: Optional[Sequence[dict]] = None,
@@ -353,7 +370,7 @@ def markdown_table(
     for task in tasks:
         entries = [e for e in summary if e["task"] == task]
         configs = _ordered(e["config"] for e in entries)
-        have = _ordered(e["metric"] for e in entries)
+        have = _ordered_metrics(e["metric"] for e in entries)
         cols = have if metrics is None else [m for m in metrics if m in have]
         task_budgets = sorted({e["budget"] for e in entries})
         shown = [task_budgets[-1]] if budgets is None else [b for b in task_budgets if b in set(budgets)]
@@ -421,7 +438,7 @@ def plot_curves(summary: Sequence[dict], path_prefix: str, metrics: Optional[Seq
     paths = []
     for task in _ordered(e["task"] for e in summary):
         entries = [e for e in summary if e["task"] == task]
-        have = _ordered(e["metric"] for e in entries)
+        have = _ordered_metrics(e["metric"] for e in entries)
         panels = have if metrics is None else [m for m in metrics if m in have]
         n = max(1, len(panels))
         ncols = min(n, 3)
