@@ -289,7 +289,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, RunDirError) as e:
-        print(f"qd {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        message = " ".join(str(e).split())
+        prefix = f"qd {args.command}: "
+        message = message[len(prefix):] if message.startswith(prefix) else message  # qd.bench's own prefix
+        print(f"qd {args.command}: error: {message}", file=sys.stderr)
         return 2
     except OSError as e:  # a file or folder that cannot be read or created (FileNotFoundError included)
         print(f"qd {args.command}: error: {_os_error(e)}", file=sys.stderr)

@@ -206,3 +206,25 @@ def test_an_interrupted_bench_resumes_and_skips_finished_runs(bench, tmp_path, m
     assert sorted(resumed.rows, key=key) == sorted(bench.rows, key=key)
     with pytest.raises(ConfigError, match="differs"):
         qd.bench.run({**SPEC, "seeds": 4}, bench_dir=bench_dir, resume=True, progress=False)
+
+
+def test_the_command_line_runs_a_spec_file_and_resumes_a_finished_bench(bench, tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "spec.toml"
+    path.write_text(
+        'name = "tiny"\nseeds = 3\nbudgets = [64, 128]\ncurve_points = 4\n'
+        '[options]\nbatch_size = 16\nchunk_size = 4\n'
+        '[[tasks]]\nname = "arm"\n[tasks.options]\nresolution = [8, 8]\n[tasks.options.task_options]\nnum_joints = 8\n'
+        '[[configs]]\nlabel = "gaussian"\n[configs.emitter]\nname = "gaussian"\nsigma = 0.1\n'
+        '[[configs]]\nlabel = "iso_line"\nemitter = "iso_line"\n'
+    )
+    out = tmp_path / "benches"
+    assert main(["bench", str(path), "--no-progress", "--output-dir", str(out)]) == 0
+    (bench_dir,) = list(out.iterdir())
+    assert (bench_dir / "report.html").exists() and "iso_line" in capsys.readouterr().out
+    with open(bench_dir / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(bench.rows)
+    assert yaml.safe_load((bench_dir / "spec.yaml").read_text())["spec"]["seeds"] == 3
+    assert main(["bench", "--resume", str(bench_dir), "--no-progress"]) == 0  # nothing left to run

@@ -22,7 +22,8 @@ TIMEOUT_S = 600
 
 
 # Notebooks kept without stored outputs (others, e.g. 02, are committed executed on purpose).
-CLEAN_NOTEBOOKS = ("01_map_elites_brax.ipynb", "03_learned_behaviour_spaces.ipynb", "04_serene_stax_sparse_rewards.ipynb")
+CLEAN_NOTEBOOKS = ("01_map_elites_brax.ipynb", "03_learned_behaviour_spaces.ipynb", "04_serene_stax_sparse_rewards.ipynb",
+                   "05_benchmarking_emitters.ipynb")
 
 
 def test_notebooks_have_no_stored_outputs():
