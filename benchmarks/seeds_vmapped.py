@@ -16,10 +16,10 @@ a chunk of its own, as ``qd run``); the process exposes one JAX CPU device per c
 
 - sequential: the 8 seeds one after another, each ``driver.init(*init_args)`` then ``driver.run``, blocking on
   the final state; one driver for all 8 (one set of compiled programs), one device;
-- vmapped (``vmapped_s``, what ``qd bench`` does): ``driver.init_seeds`` of the 8 stacked ``init_args``, the
-  seed axis split over the CPU devices (:func:`qd.bench.execute.seed_sharding`), then ``driver.run_seeds``
-  (one program);
-- vmapped on one device (``vmapped_one_device_s``): the same without the split.
+- vmapped (``vmapped_s``, what ``qd bench`` does): ``driver.init_seeds`` of the 8 stacked ``init_args``, then
+  ``driver.run_seeds`` (one program), one device;
+- vmapped and split (``vmapped_split_s``, ``qd bench`` with ``split_seeds: true``): the same with the seed
+  axis split over the CPU devices (:func:`qd.bench.execute.seed_sharding`).
 
 Timings are steady state: both modes first run a warm-up of the same chunk lengths (compiling every program
 the timed run uses), then the timed run; compilation is excluded from both and reported separately
@@ -27,25 +27,23 @@ the timed run uses), then the timed run; compilation is excluded from both and r
 final metrics in the vmapped run are compared with its sequential run's (``match``: every final metric equal
 to float32 rounding, ``qd_score_equal``: the final QD scores bitwise equal).
 
-Findings (jax 0.10.2, XLA:CPU, 2 cores shared with other jobs, load average 4-6, so timings vary by up to
-2x between runs): the 3x target is not met; vmapping gives about 1x (0.9-1.4x) on MAP-Elites / arm and
-0.7-0.85x (slower) on novelty search / curling. Neither workload's iteration is dominated by fixed per-iteration
-overhead that vmapping could amortise:
+Findings (jax 0.10.2, XLA:CPU, 2 cores shared with other jobs, load average 4-5, so timings vary by up to
+2x between runs): the 3x target is not met. Last full run: MAP-Elites / arm 1.18x vmapped (1.30x split over
+the 2 devices), novelty search / curling 1.04x (0.61x split); every seed bitwise equal to its sequential run.
+Neither workload's iteration is dominated by fixed per-iteration overhead that vmapping could amortise:
 
 - MAP-Elites / arm, batch 128 (about 0.45-0.6 ms per iteration): per-candidate work. The threefry random
   numbers alone (a (128, 100) uniform) cost about 0.16 ms, plus the arm's cos/sin over 128 x 100 joints and the
   gathers / scatters of 100-float genotypes. One seed at batch 1024 takes about 2.25 ms per iteration against
   0.51 ms at batch 128, so even ideal batching of the 8 seeds gives under 2x on this machine.
-- Novelty search / curling (about 30-50 ms per generation): the k-nearest-neighbour novelty of the 300
+- Novelty search / curling (about 20-50 ms per generation): the k-nearest-neighbour novelty of the 300
   parents and offspring against the 16,384-slot novelty archive (``qd.novelty.squared_distances``, a
-  (300, 16684) distance matrix, then ``lax.top_k``, k 15) is about 60% of it (top_k alone 28 ms) and the
-  500-step curling rollout most of the rest. Both scale linearly with the seeds, and under ``vmap`` the distance
-  matrix becomes a batched ``dot_general`` with a contraction of 2, which XLA:CPU runs far slower than the
-  unbatched product (5.6 ms for one seed, 380-420 ms for 8 vmapped), with 160 MB of distances for 8 seeds
-  instead of 20 MB: that makes the vmapped run slower than the sequential one. The batched product also rounds
-  differently, so after some tens of generations a near-tie in the truncation selection goes the other way and
-  the vmapped seeds part from the sequential ones (``first_divergent_iteration``); up to 40 generations they
-  agree.
+  (300, 16384) distance matrix, then ``lax.top_k``, k 15) is about 60% of it and the 500-step curling rollout
+  most of the rest; both scale linearly with the seeds. Distances by matrix product became, under ``vmap``, a
+  batched ``dot_general`` that XLA:CPU ran about 70x slower than one seed's (and that rounded differently, so
+  the seeds parted from their sequential runs after some tens of generations): for descriptors of up to 8
+  dimensions they are now summed coordinate by coordinate (exact, elementwise under ``vmap``), which took the
+  vmapped run from 0.6-0.86x to about 1x and made it bitwise equal to the sequential one.
 
 Usage: ``python benchmarks/seeds_vmapped.py [--quick] [--iterations N] [--seeds 8] [--only map_elites_arm]``.
 The last line printed is one JSON object.
@@ -97,9 +95,9 @@ def sequential(jobs, iterations, chunk):
     return out
 
 
-def vmapped(jobs, iterations, chunk, split=True):
+def vmapped(jobs, iterations, chunk, split=False):
     """The seeds as one program: (final states (S, ...), metrics (S, T)); ``split``: the seed axis split over
-    the CPU devices (one per core) as ``qd bench`` does (:func:`qd.bench.execute.seed_sharding`)."""
+    the CPU devices (one per core), as ``qd bench`` does with ``split_seeds`` (:func:`qd.bench.execute.seed_sharding`)."""
     from qd.bench.execute import seed_sharding
 
     driver = jobs[0].driver
@@ -152,10 +150,10 @@ def bench(name, options, iterations, seeds):
     # Warm-up: the same programs as the timed runs (one seed for the sequential mode, all seeds vmapped).
     _, seq_warm = timed(sequential, jobs[:1], warm, chunk)
     _, vm_warm = timed(vmapped, jobs, warm, chunk)
-    timed(vmapped, jobs, warm, chunk, False)
+    timed(vmapped, jobs, warm, chunk, True)
     seq, seq_s = timed(sequential, jobs, iterations, chunk)
     vm, vm_s = timed(vmapped, jobs, iterations, chunk)
-    _, vm1_s = timed(vmapped, jobs, iterations, chunk, False)
+    _, split_s = timed(vmapped, jobs, iterations, chunk, True)
     match, qd_equal, worst, scores, first = compare(seq, vm)
     batches = len(seq[0][1]["iteration"])  # loop batches per seed: + 1 for a lazy initial batch
     evaluations = int(seq[0][1]["num_evaluations"][-1])
@@ -163,8 +161,8 @@ def bench(name, options, iterations, seeds):
         "vmapped_s": round(vm_s, 3),
         "sequential_s": round(seq_s, 3),
         "speedup": round(seq_s / vm_s, 2),
-        "vmapped_one_device_s": round(vm1_s, 3),
-        "speedup_one_device": round(seq_s / vm1_s, 2),
+        "vmapped_split_s": round(split_s, 3),
+        "speedup_split": round(seq_s / split_s, 2),
         "iterations": iterations,
         "batch_size": int(config["batch_size"]),
         "chunk_size": chunk,
@@ -181,7 +179,7 @@ def bench(name, options, iterations, seeds):
     }
     print(f"{name:15s} {seeds} seeds x {iterations} iterations (batch {result['batch_size']}, "
           f"{evaluations} evaluations per seed): sequential {seq_s:.2f} s, vmapped {vm_s:.2f} s, "
-          f"speedup {result['speedup']:.2f}x (vmapped on one device {vm1_s:.2f} s, {result['speedup_one_device']:.2f}x; steady state, compile excluded: sequential "
+          f"speedup {result['speedup']:.2f}x (split over the devices {split_s:.2f} s, {result['speedup_split']:.2f}x; steady state, compile excluded: sequential "
           f"{result['compile_sequential_s']:.1f} s, vmapped {result['compile_vmapped_s']:.1f} s); "
           f"final metrics match: {match} (qd_score bitwise equal: {qd_equal}, mean {result['qd_score_mean']:.1f}"
           + ("" if first is None else f"; curves part at loop iteration {first}") + ")",
@@ -198,7 +196,7 @@ def main():
     args = parser.parse_args()
 
     out = {"benchmark": "seeds_vmapped", "seeds": args.seeds, "quick": args.quick,
-           "devices": f"sequential: 1; vmapped: seeds split over {len(jax.devices())} (vmapped_one_device_s: 1)",
+           "devices": f"sequential and vmapped: 1; vmapped_split: seeds split over {len(jax.devices())}",
            "platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
            "steady_state": "compile excluded from both modes, reported as compile_*_s"}
     for name, (options, full, quick) in WORKLOADS.items():

@@ -58,7 +58,7 @@ def test_vmapped_seeds_are_the_separate_runs(case):
     spec = qd.bench.parse_spec({"seeds": [0, 3, 7, 9], "budgets": [160], "options": {"batch_size": 16, "chunk_size": 3},
                                 "tasks": [task], "configs": [config]})
     (run,) = spec.runs
-    curves = execute.run_seeds(run, spec.seeds, group=4)  # 4 seeds: split over the 2 CPU devices
+    curves = execute.run_seeds(run, spec.seeds, group=4, split=True)  # 4 seeds split over the 2 CPU devices
     assert (curves["num_evaluations"][:, -1] >= 160).all()
     rows = curves["num_evaluations"].shape[1]
     for index, seed in enumerate(spec.seeds):

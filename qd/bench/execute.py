@@ -6,14 +6,14 @@ their setup, e.g. a CVT archive's centroids or an archive's PRNG key), stacks th
 them with the first job's driver, ``Driver.init_seeds`` then compiled chunks of ``Driver.scan_seeds``: one
 program for all seeds, no Python loop over them inside a chunk, and the same compiled chunk for every chunk
 and every seed group (the last group is padded with copies of its first seed, whose results are dropped).
-The seed axis is split over the local devices when it divides evenly (the ``qd`` command exposes one CPU
-device per core). Phased algorithms (SERENE, STAX) are the exception (:func:`vmappable`): their seeds run one
+With the spec's ``split_seeds`` the seed axis is split over the local devices when it divides evenly (the ``qd``
+command exposes one CPU device per core); off by default: on 2 shared cores it helped MAP-Elites on the arm
+(1.30x against 1.18x on one device) but slowed novelty search on curling (0.61x against 1.04x). Phased algorithms (SERENE, STAX) are the exception (:func:`vmappable`): their seeds run one
 after another with one compiled program. The seeds equal the separate runs (``tests/test_bench.py``).
 
 Cost (``benchmarks/seeds_vmapped.py``, 2-core CPU): the iterations of MAP-Elites on the arm and of novelty
 search on curling cost in proportion to their candidates, with little fixed overhead per iteration for
-``vmap`` to share, so 8 seeds vmapped (and split over both cores) run only about 1.2-1.4x faster than 8
-runs one after another.
+``vmap`` to share, so 8 seeds vmapped run only about 1.0-1.3x faster than 8 runs one after another.
 
 A group of seeds must fit in memory: :func:`seeds_per_group` estimates a seed's footprint from its job's
 setup (archives, initial batch) and fits as many as ``max_group_memory_gb`` allows.
@@ -154,10 +154,11 @@ def _chunks(run: Run, config: Dict[str, Any], states: Any, scan: Callable, curve
     return states
 
 
-def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Optional[Callable[[int], None]] = None) -> Dict[str, np.ndarray]:
+def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Optional[Callable[[int], None]] = None,
+              split: bool = False) -> Dict[str, np.ndarray]:
     """Run the seeds of ``jobs`` (one per seed, the same run) as one vmapped program up to the run's largest
-    budget, with ``driver`` (the first group's: every group runs the same compiled programs), the seed axis
-    sharded over the local devices when it splits evenly (:func:`seed_sharding`).
+    budget, with ``driver`` (the first group's: every group runs the same compiled programs); with ``split``
+    the seed axis is sharded over the local devices when it splits evenly (:func:`seed_sharding`).
 
     Args:
         run: the run.
@@ -165,6 +166,7 @@ def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Option
         jobs: one job per seed (:func:`build_jobs`).
         on_evaluations: called with the evaluations every seed has spent so far (the least of them), after
             each chunk (a progress bar).
+        split: shard the seeds over the local devices.
 
     Returns:
         ``{metric: (S, T) array}``: every seed's metric curves, ``T`` iterations (the initial batch first).
@@ -172,7 +174,7 @@ def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Option
     args = [job.init_args(jax.random.PRNGKey(int(job.config["seed"]))) for job in jobs]
     *setup, keys = _stack(args)
     states, metrics = driver.init_seeds(*setup, keys, seed_axes=(0,) * len(setup))
-    sharding = seed_sharding(len(jobs))
+    sharding = seed_sharding(len(jobs)) if split else None
     if sharding is not None:
         states = jax.device_put(states, sharding)
     curves: Dict[str, List[np.ndarray]] = {}
@@ -196,12 +198,13 @@ def run_one(run: Run, driver: Any, job: Any, on_evaluations: Optional[Callable[[
 
 
 def run_seeds(run: Run, seeds: Sequence[int], group: int, on_evaluations: Optional[Callable[[int], None]] = None,
-              on_group: Optional[Callable[[int, int], None]] = None) -> Dict[str, np.ndarray]:
+              on_group: Optional[Callable[[int, int], None]] = None, split: bool = False) -> Dict[str, np.ndarray]:
     """Every seed of ``run`` in vmapped groups of ``group`` seeds: ``{metric: (len(seeds), T)}``.
 
     The last group is padded to ``group`` seeds with copies of its first seed (dropped from the results), so
     every group runs the same compiled programs. Phased algorithms (:func:`vmappable`) run their seeds one
-    after another (groups of one, not vmapped). ``on_group(index, count)`` is called before each group.
+    after another (groups of one, not vmapped). ``on_group(index, count)`` is called before each group;
+    ``split``: see :func:`run_group`.
     """
     seeds = list(seeds)
     parts: List[Dict[str, np.ndarray]] = []
@@ -215,7 +218,7 @@ def run_seeds(run: Run, seeds: Sequence[int], group: int, on_evaluations: Option
         jobs = build_jobs(run, padded)
         driver = driver or jobs[0].driver
         if vmappable(driver):
-            curves = run_group(run, driver, jobs, on_evaluations)
+            curves = run_group(run, driver, jobs, on_evaluations, split)
         else:
             curves = {}
             for job in jobs[:len(mine)]:

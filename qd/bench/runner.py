@@ -167,7 +167,7 @@ def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> (List[Di
         bar.advance(done - state["done"])
         state["done"] = done
 
-    curves = execute.run_seeds(run, seeds, group, on_evaluations, on_group)
+    curves = execute.run_seeds(run, seeds, group, on_evaluations, on_group, split=spec.split_seeds)
     bar.advance(len(seeds) * max(run.budgets) - state["done"])
     return execute.budget_rows(run, seeds, curves), group
 

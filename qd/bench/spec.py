@@ -17,6 +17,7 @@ A spec is a mapping (a YAML or TOML file, or a dict in Python)::
         tasks: [sphere-LP]               # this configuration only on these tasks (labels)
     seeds_per_group: null                # seeds vmapped together (default: as many as fit, see execute)
     max_group_memory_gb: null            # memory a seed group may take (default: a quarter of the RAM)
+    split_seeds: false                   # split each group's seeds over the local devices (see execute)
 
 The options of one run are, later ones winning: the spec's ``options``, the task entry's ``options``, the
 configuration's keys, then the task and the seed; ``devices`` is 1 (the vmapped seeds are the parallel axis). Every run's config is resolved and validated by
@@ -35,7 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from qd.config import ConfigError, read_mapping_file, resolve_config
 
 SPEC_KEYS = ("name", "seeds", "budgets", "curve_points", "options", "tasks", "configs", "seeds_per_group",
-             "max_group_memory_gb")
+             "max_group_memory_gb", "split_seeds")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -74,6 +75,7 @@ class BenchSpec:
         runs: one :class:`Run` per configuration and task.
         seeds_per_group: seeds vmapped together, or None (as many as fit in ``max_group_memory_gb``).
         max_group_memory_gb: the memory one seed group may take, or None (a quarter of the RAM).
+        split_seeds: split each vmapped group's seeds over the local devices (:func:`qd.bench.execute.seed_sharding`).
         raw: the spec's mapping as given (``spec.yaml`` of the bench directory records it).
     """
 
@@ -83,6 +85,7 @@ class BenchSpec:
     seeds_per_group: Optional[int]
     max_group_memory_gb: Optional[float]
     raw: Dict[str, Any]
+    split_seeds: bool = False
 
     @property
     def config_labels(self) -> List[str]:
@@ -231,7 +234,13 @@ def parse_spec(spec: Dict[str, Any]) -> BenchSpec:
         for task in mine:
             runs.append(_run(label, task, shared, options, task["budgets"] or budgets, points))
     return BenchSpec(name, seeds, tuple(runs), _optional_int(spec.get("seeds_per_group"), "seeds_per_group"),
-                     _optional_gb(spec.get("max_group_memory_gb")), copy.deepcopy(spec))
+                     _optional_gb(spec.get("max_group_memory_gb")), copy.deepcopy(spec), _flag(spec.get("split_seeds", False)))
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"qd bench: split_seeds must be true or false; got {value!r}")
+    return value
 
 
 def _optional_int(value: Any, what: str) -> Optional[int]:
