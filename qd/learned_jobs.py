@@ -183,7 +183,8 @@ def build_taxons(variant: str) -> Callable[[TaxonsConfig, BuildContext], Job]:
             write_learned_space_plots(run_dir, algorithm, state.algo)
 
         names = {"latent": "latent", "genotype": "gene", "random": "random", "image": "pixel"}[descriptor]
-        return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts, descriptor_names=[f"{names} {i + 1}" for i in range(dim)])
+        return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts,
+                          descriptor_names=[f"{names} {i + 1}" for i in range(dim)])
 
     return build
 
@@ -250,4 +251,5 @@ def build_aurora(cfg: AuroraConfig, ctx: BuildContext) -> Job:
     def artifacts(state, run_dir):
         write_learned_space_plots(run_dir, driver.algorithm, state.algo)
 
-    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.container, artifacts=artifacts, descriptor_names=[f"latent {i + 1}" for i in range(dim)])
+    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.container, artifacts=artifacts,
+                      descriptor_names=[f"latent {i + 1}" for i in range(dim)])

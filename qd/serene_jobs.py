@@ -169,7 +169,8 @@ def _job(cfg: SereneConfig, config: Dict[str, Any], task: Any, driver: Any, dim:
         if more_artifacts is not None:
             more_artifacts(state, run_dir)
 
-    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts, budget=cfg.budget, descriptor_names=descriptor_names)
+    return driver_job(config, task, driver, init_args, archive_of=lambda s: s.archive, artifacts=artifacts,
+                      budget=cfg.budget, descriptor_names=descriptor_names)
 
 
 def build_serene(cfg: SereneConfig, ctx: BuildContext) -> Job:

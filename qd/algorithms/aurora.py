@@ -133,6 +133,9 @@ class AuroraAlgorithm:
         ValueError: non-positive counts, an unknown ``csc_rule``, a bad validation split or patience.
     """
 
+    # Under ``vmap`` over seeds the training ``lax.cond`` would train every generation (see TaxonsAlgorithm).
+    vmap_seeds = False
+
     def __init__(self, emitter: Any, autoencoder: Autoencoder, target_size: int = 1024, source_key: str = "final_state",
                  train_every: int = 10, max_epochs: int = 20, validation_fraction: float = 0.2, patience: int = 4,
                  csc_every: int = 10, csc_rule: str = "aurora", csc_gain: Optional[float] = None):

@@ -168,6 +168,10 @@ class TaxonsAlgorithm(NoveltySearchAlgorithm):
             counts; ``validation_fraction`` outside ``[0, 1)``; ``patience > 0`` without validation.
     """
 
+    # Under ``vmap`` over seeds the training ``lax.cond`` would train every generation: qd.bench runs the seeds
+    # of a learned space one after another (qd.bench.execute.vmappable).
+    vmap_seeds = False
+
     def __init__(
         self,
         autoencoder: Optional[Autoencoder] = None,

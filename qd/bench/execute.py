@@ -131,10 +131,11 @@ def seed_sharding(count: int) -> Any:
 
 def vmappable(driver: Any) -> bool:
     """Whether seeds of this driver's algorithm run vmapped: not for phased algorithms (SERENE, STAX), whose
-    emitter steps branch on their data: under ``vmap`` every such branch computes both sides (measured 28x
-    slower than the seeds one after another on curling), so their seeds run one after another with the same
-    compiled program."""
-    return not getattr(driver, "_phased", False)
+    emitter steps branch on their data (under ``vmap`` every such branch computes both sides: measured 28x
+    slower than the seeds one after another on curling), nor for algorithms that say ``vmap_seeds = False``
+    (TAXONS, AURORA: their AE training is a ``lax.cond`` that would run every generation). Their seeds run one
+    after another with the same compiled programs."""
+    return not getattr(driver, "_phased", False) and getattr(driver.algorithm, "vmap_seeds", True)
 
 
 def _chunks(run: Run, config: Dict[str, Any], states: Any, scan: Callable, curves: Dict[str, List],
@@ -202,8 +203,8 @@ def run_seeds(run: Run, seeds: Sequence[int], group: int, on_evaluations: Option
     """Every seed of ``run`` in vmapped groups of ``group`` seeds: ``{metric: (len(seeds), T)}``.
 
     The last group is padded to ``group`` seeds with copies of its first seed (dropped from the results), so
-    every group runs the same compiled programs. Phased algorithms (:func:`vmappable`) run their seeds one
-    after another (groups of one, not vmapped). ``on_group(index, count)`` is called before each group;
+    every group runs the same compiled programs. Algorithms that :func:`vmappable` excludes run their seeds
+    one after another (groups of one, not vmapped). ``on_group(index, count)`` is called before each group;
     ``split``: see :func:`run_group`.
     """
     seeds = list(seeds)

@@ -147,8 +147,8 @@ def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> (List[Di
     if not execute.vmappable(first.driver):
         group = 1
         if not quiet and len(seeds) > 1:
-            bar.note(f"qd bench: {run.id}: a phased algorithm: its {len(seeds)} seeds run one after another with "
-                     f"one compiled program (under vmap its data-dependent branches would all run)")
+            bar.note(f"qd bench: {run.id}: its {len(seeds)} seeds run one after another with one compiled program "
+                     f"(under vmap its data-dependent branches, emitter phases or AE trainings, would all run)")
     else:
         group = execute.seeds_per_group(len(seeds), execute.seed_footprint(first), spec.seeds_per_group,
                                         spec.max_group_memory_gb)
