@@ -32,13 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qd.bench.report import FIRST_REWARD
 from qd.bench.spec import Run
 from qd.config import ConfigError
 
 # Metrics reported when a run has them (sparse tasks add the exploration metrics).
 QD_METRICS = ("qd_score", "coverage", "max_fitness")
 SPARSE_METRICS = ("gt_coverage", "reward_areas_found")
-FIRST_REWARD = "evaluations_to_first_reward"
 
 
 def build_jobs(run: Run, seeds: Sequence[int]) -> List[Any]:

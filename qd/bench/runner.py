@@ -18,7 +18,7 @@ import dataclasses
 import datetime
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import yaml
 
@@ -141,7 +141,7 @@ class _Progress:
             self.bar.close()
 
 
-def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> (List[Dict[str, Any]], int):
+def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> Tuple[List[Dict[str, Any]], int]:
     seeds = list(spec.seeds)
     first = execute.build_jobs(run, seeds[:1])[0]
     if not execute.vmappable(first.driver):
