@@ -62,28 +62,6 @@ if os.environ.get("QD_TESTS_CACHE_STATS"):  # measurement aid: hits and compile 
     atexit.register(lambda: open(_stats_file, "w").write(json.dumps(_stats)))
 
 
-# The test files with the longest tests, longest first: run first, so that the two xdist workers do not end
-# with one of them still in a minute-long test while the other has nothing left (files keep their tests
-# together, in order, so that module fixtures are built once; the other files follow in collection order).
-SLOW_FILES = ("test_notebooks.py", "test_aurora.py", "test_batch_invariance.py", "test_brax_cli.py",
-              "test_brax_tasks.py", "test_taxons_cli.py", "test_ant_maze.py", "test_cma_family_driver.py",
-              "test_cma_cli.py", "test_autoencoders.py", "test_cma_me.py", "test_stax.py", "test_replay.py",
-              "test_bandit_scheduler.py", "test_parallel.py", "test_taxons.py", "test_driver.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(SLOW_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))  # stable: collection order within
-
-
-def pytest_configure(config):
-    # xdist's load scheduling hands each worker a first chunk of a quarter of its share of the tests, which it
-    # must run itself: with the long files first, one worker would get all of them. One test at a time instead
-    # (a worker keeps two queued), unless --maxschedchunk says otherwise.
-    if getattr(config.option, "dist", "no") == "load" and getattr(config.option, "maxschedchunk", 0) is None:
-        config.option.maxschedchunk = 1
-
-
 def pytest_sessionfinish(session, exitstatus):
     if OWNER:
         shutil.rmtree(CACHE_ROOT, ignore_errors=True)
