@@ -612,7 +612,8 @@ def write_report(
     plots' panels); ``confidence``, ``method``, ``n_resamples``, ``seed`` go to :func:`summarize`.
 
     Returns:
-        ``{"csv": path, "markdown": path, "plots": [paths], "html": path}``.
+        ``{"csv": path, "markdown": path, "plots": [paths], "html": path, "summary": [...], "comparisons":
+        [...]}``: the files, and the :func:`summarize` and :func:`compare` results they were written from.
 
     Raises:
         ValueError: a row lacks a field (named) or a seed appears twice in a group.
@@ -628,4 +629,5 @@ def write_report(
     md_path = os.path.join(bench_dir, "report.md")
     _write_text(md_path, f"# {title}\n\n{tables}" + (f"\n## Plots\n{links}" if pngs else ""))
     html_path = html_report(os.path.join(bench_dir, "report.html"), title, tables, pngs, spec_text=spec_text)
-    return {"csv": csv_path, "markdown": md_path, "plots": pngs, "html": html_path}
+    return {"csv": csv_path, "markdown": md_path, "plots": pngs, "html": html_path, "summary": summary,
+            "comparisons": comparisons}

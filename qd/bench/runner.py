@@ -247,10 +247,9 @@ def run(
     finally:
         bar.close()
     rows = [row for r in spec.runs for row in report.read_csv(_run_file(bench_dir, r))]
-    summary = report.summarize(rows)
-    comparisons = report.compare(rows)
     spec_text = yaml.safe_dump(spec.raw, sort_keys=False)
     files = report.write_report(bench_dir, rows, spec_text=spec_text, title=title or f"qd bench: {spec.name}")
+    summary, comparisons = files.pop("summary"), files.pop("comparisons")  # computed once, by the report
     with open(files["markdown"]) as f:
         markdown = f.read()
     return BenchResults(bench_dir, spec, rows, summary, comparisons, markdown, files, [r.id for r in done], groups)
