@@ -46,10 +46,23 @@ def _separate(run, seed, rows):
 CASES = {
     "map_elites_arm": ({"label": "me"}, TINY_ARM),
     "ns_point2d": ({"label": "ns", "algorithm": "ns"}, "point2d"),
-    # phased: its seeds run one after another with one driver (qd.bench.execute.vmappable)
-    "serene_point2d": ({"label": "serene", "algorithm": {"name": "serene", "chunk_evaluations": 48, "emitter_slots": 2}},
-                       "point2d"),
+    # phased: its seeds run one after another with one driver (qd.bench.execute.vmappable); under the "fixed"
+    # phase scheduler, scanned by the driver of another configuration (alternating) that lowers to the same program
+    "serene_point2d": ({"label": "serene", "algorithm": {"name": "serene", "chunk_evaluations": 48, "emitter_slots": 2,
+                                                          "phase_scheduler": "fixed"}}, "point2d"),
 }
+
+
+def _donor(run, config, task, programs):
+    """Register, in ``programs``, the driver of ``config`` (lowered, not compiled nor run) as the first owner of
+    its chunk program; returns its run."""
+    (donor,) = qd.bench.parse_spec({"seeds": 1, "budgets": list(run.budgets), "options": {"batch_size": 16, "chunk_size": 3},
+                                    "tasks": [task], "configs": [config]}).runs
+    (job,) = execute.build_jobs(donor, [0])
+    state, _ = job.driver.init(*job.init_args(jax.random.PRNGKey(0)))
+    n = 1 if state.pending else execute._chunk_plan(donor, job.config, int(state.num_evaluations))[0]
+    programs.driver(donor, job.driver, state, n, seeds=False)
+    return donor
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -58,16 +71,26 @@ def test_vmapped_seeds_are_the_separate_runs(case):
     spec = qd.bench.parse_spec({"seeds": [0, 3, 7, 9], "budgets": [160], "options": {"batch_size": 16, "chunk_size": 3},
                                 "tasks": [task], "configs": [config]})
     (run,) = spec.runs
-    curves = execute.run_seeds(run, spec.seeds, group=4, split=True)  # 4 seeds split over the 2 CPU devices
+    programs = execute.SharedPrograms()
+    if case == "serene_point2d":
+        alternating = {**config, "label": "alternating", "algorithm": {**config["algorithm"], "phase_scheduler": "alternating"}}
+        donor = _donor(run, alternating, task, programs)
+    curves = execute.run_seeds(run, spec.seeds, group=4, split=True, programs=programs)  # 4 seeds split over 2 devices
+    if case == "serene_point2d":
+        assert programs.shared == {run.id: donor.id}
     assert (curves["num_evaluations"][:, -1] >= 160).all()
-    rows = curves["num_evaluations"].shape[1]
+    lengths = 1 + np.argmax(curves["iteration"], axis=1)  # a budget-driven seed that ended early: its last row repeated
+    if case == "serene_point2d":
+        assert len(set(lengths)) > 1, "the fixed scheduler's seeds should take different numbers of iterations"
     for index, seed in enumerate(spec.seeds):
-        alone = _separate(run, seed, rows)
+        own = lengths[index]
+        alone = _separate(run, seed, own)
         for name, values in curves.items():
+            np.testing.assert_array_equal(values[index, own:], values[index, own - 1], err_msg=name)
             if name == "uniformity":  # a float sum over the histogram: vmap may add in another order
-                np.testing.assert_allclose(alone[name], values[index], rtol=1e-5, err_msg=name)
+                np.testing.assert_allclose(alone[name], values[index, :own], rtol=1e-5, err_msg=name)
             else:
-                np.testing.assert_array_equal(alone[name], values[index], err_msg=f"{case} seed {seed}: {name}")
+                np.testing.assert_array_equal(alone[name], values[index, :own], err_msg=f"{case} seed {seed}: {name}")
 
 
 def test_seed_groups_give_the_same_results_as_one_program():
@@ -77,6 +100,22 @@ def test_seed_groups_give_the_same_results_as_one_program():
     grouped = execute.run_seeds(run, spec.seeds, group=2)  # 2 + 1 padded to 2: the same compiled chunks
     for name in whole:
         np.testing.assert_allclose(whole[name], grouped[name], rtol=1e-5, err_msg=name)
+
+
+def test_serene_phase_schedulers_share_a_program_and_local_emitters_do_not():
+    # The phase scheduler's rule is a traced value of SERENE's state: FIT under alternating, fixed and ucb
+    # lowers to one program (qd bench compiles it once); the CMA-ES local emitter is another program.
+    serene = lambda **kw: {"label": "-".join(kw.values()), "algorithm": {"name": "serene", "chunk_evaluations": 48,
+                                                                         "emitter_slots": 2, **kw}}
+    spec = qd.bench.parse_spec({"seeds": 1, "budgets": [96], "options": {"batch_size": 16}, "tasks": ["point2d"],
+                                "configs": [serene(local_emitter="fit", phase_scheduler=p) for p in ("alternating", "fixed", "ucb")]
+                                + [serene(local_emitter="cma_es", phase_scheduler="alternating")]})
+    keys = []
+    for run in spec.runs:
+        (job,) = execute.build_jobs(run, [0])
+        state, _ = job.driver.init(*job.init_args(jax.random.PRNGKey(0)))
+        keys.append(job.driver.program_key(state, 4))
+    assert keys[0] == keys[1] == keys[2] != keys[3]
 
 
 def test_budget_rows_read_the_last_iteration_within_each_budget():

@@ -101,6 +101,7 @@ A new algorithm is its state, its ``init`` / ``ask`` / ``tell`` / ``archive``, i
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import jax
@@ -521,6 +522,24 @@ class Driver:
         """
         n = self._check_loop(state, num_iterations, f"{self.name}.scan")
         return self._scan(self.population.place(state), n)
+
+    def program_key(self, state: RunState, num_iterations: int, seeds: bool = False) -> str:
+        """A fingerprint of the program :meth:`scan` (``seeds``: :meth:`scan_seeds`) compiles for ``state``
+        and ``num_iterations``: a hash of its lowered text and of the state's structure.
+
+        Two drivers with the same key compile the same program: either runs the other's states. Settings that
+        live in the state (an emitter's sigma, a phase scheduler's rule) leave the key unchanged, so ``qd
+        bench`` runs such configurations with one compiled program. Costs a trace and a lowering, not a
+        compilation (a later :meth:`scan` of the same arguments reuses them).
+
+        Raises:
+            ValueError: as :meth:`scan`.
+        """
+        n = self._check_loop(state, num_iterations, f"{self.name}.program_key")
+        program = self._scan_seeds if seeds else self._scan
+        text = program.lower(self.population.place(state), n).as_text()
+        structure = str(jax.tree_util.tree_structure(state))
+        return hashlib.sha256((text + structure).encode()).hexdigest()
 
     def run(
         self,

@@ -15,6 +15,12 @@ Cost (``benchmarks/seeds_vmapped.py``, 2-core CPU): the iterations of MAP-Elites
 search on curling cost in proportion to their candidates, with little fixed overhead per iteration for
 ``vmap`` to share, so 8 seeds vmapped run only about 1.0-1.3x faster than 8 runs one after another.
 
+Runs whose chunk programs are the same share them (:class:`SharedPrograms`, keyed by the lowered program):
+configurations that differ only in settings the state carries (SERENE's phase scheduler) compile once. An
+emitter's sigma is a constant of its program (traced, under ``vmap`` over seeds, it let XLA fuse the
+mutation differently from a separate run: the seeds then differed from ``qd run`` by an ulp), so
+configurations that differ in it compile their own.
+
 A group of seeds must fit in memory: :func:`seeds_per_group` estimates a seed's footprint from its job's
 setup (archives, initial batch) and fits as many as ``max_group_memory_gb`` allows.
 
@@ -138,9 +144,50 @@ def vmappable(driver: Any) -> bool:
     return not getattr(driver, "_phased", False) and getattr(driver.algorithm, "vmap_seeds", True)
 
 
-def _chunks(run: Run, config: Dict[str, Any], states: Any, scan: Callable, curves: Dict[str, List],
-            on_evaluations: Optional[Callable[[int], None]]) -> Any:
-    """The loop after the initial batch: equal compiled chunks up to the run's largest budget."""
+class SharedPrograms:
+    """The drivers of one bench by :meth:`~qd.algorithms.driver.Driver.program_key`: a run whose chunk program
+    is one an earlier run compiled scans its states with that run's driver, reusing its compiled programs
+    instead of compiling its own. Configurations of the same shapes whose settings are traced values of the
+    state (an emitter's sigma, SERENE's phase scheduler) share programs this way; a setting that is a
+    constant of the program (a batch size, an archive's size, another emitter) gives another key.
+
+    Attributes:
+        shared: ``{run id: id of the run whose compiled programs it ran}``.
+    """
+
+    def __init__(self):
+        self._owners: Dict[str, Tuple[str, Any]] = {}
+        self.shared: Dict[str, str] = {}
+
+    def driver(self, run: Run, driver: Any, states: Any, num_iterations: int, seeds: bool) -> Any:
+        """The driver to scan ``states`` with: the first one seen with the same program key."""
+        key = driver.program_key(states, num_iterations, seeds=seeds)
+        owner_id, owner = self._owners.setdefault(key, (run.id, driver))
+        if owner_id != run.id:
+            self.shared[run.id] = owner_id
+        return owner
+
+
+def _scanner(driver: Any, seeds: bool) -> Callable:
+    """``scan(states, n) -> (states, {metric: (S, n)})``: ``scan_seeds``, or ``scan`` of one seed (``S = 1``)."""
+    if seeds:
+        return driver.scan_seeds
+
+    def scan(state, n):
+        state, metrics = driver.scan(state, n)
+        return state, {k: np.asarray(v)[None] for k, v in jax.device_get(metrics).items()}
+
+    return scan
+
+
+def _chunks(run: Run, config: Dict[str, Any], states: Any, driver: Any, seeds: bool, curves: Dict[str, List],
+            on_evaluations: Optional[Callable[[int], None]], programs: Optional[SharedPrograms] = None) -> Any:
+    """The loop after the initial batch: equal compiled chunks up to the run's largest budget, with
+    ``driver``, or the driver of ``programs`` that compiled the same program."""
+    if programs is not None:
+        n = 1 if states.pending else _chunk_plan(run, config, int(_evaluations(states).min()))[0]
+        driver = programs.driver(run, driver, states, n, seeds)
+    scan = _scanner(driver, seeds)
     if states.pending:  # the lazy initial batch: a chunk of its own, as `qd run`
         states, metrics = scan(states, 1)
         _append(curves, metrics)
@@ -156,7 +203,7 @@ def _chunks(run: Run, config: Dict[str, Any], states: Any, scan: Callable, curve
 
 
 def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Optional[Callable[[int], None]] = None,
-              split: bool = False) -> Dict[str, np.ndarray]:
+              split: bool = False, programs: Optional[SharedPrograms] = None) -> Dict[str, np.ndarray]:
     """Run the seeds of ``jobs`` (one per seed, the same run) as one vmapped program up to the run's largest
     budget, with ``driver`` (the first group's: every group runs the same compiled programs); with ``split``
     the seed axis is sharded over the local devices when it splits evenly (:func:`seed_sharding`).
@@ -168,6 +215,8 @@ def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Option
         on_evaluations: called with the evaluations every seed has spent so far (the least of them), after
             each chunk (a progress bar).
         split: shard the seeds over the local devices.
+        programs: the bench's :class:`SharedPrograms` (the seeds are started by ``driver``, then scanned by
+            the driver that compiled the same program first), or None.
 
     Returns:
         ``{metric: (S, T) array}``: every seed's metric curves, ``T`` iterations (the initial batch first).
@@ -181,31 +230,31 @@ def run_group(run: Run, driver: Any, jobs: Sequence[Any], on_evaluations: Option
     curves: Dict[str, List[np.ndarray]] = {}
     if int(np.asarray(metrics["iteration"]).reshape(-1)[0]) == 0:
         _append(curves, metrics)
-    _chunks(run, jobs[0].config, states, driver.scan_seeds, curves, on_evaluations)
+    _chunks(run, jobs[0].config, states, driver, True, curves, on_evaluations, programs)
     return {name: np.concatenate(parts, axis=1) for name, parts in curves.items()}
 
 
-def run_one(run: Run, driver: Any, job: Any, on_evaluations: Optional[Callable[[int], None]] = None) -> Dict[str, np.ndarray]:
+def run_one(run: Run, driver: Any, job: Any, on_evaluations: Optional[Callable[[int], None]] = None,
+            programs: Optional[SharedPrograms] = None) -> Dict[str, np.ndarray]:
     """One seed alone (``driver.init`` / ``driver.scan``, the compiled programs shared by every seed): the
     curves ``{metric: (1, T)}`` of :func:`run_group`."""
     state, metrics = driver.init(*job.init_args(jax.random.PRNGKey(int(job.config["seed"]))))
     curves: Dict[str, List[np.ndarray]] = {}
-    one = lambda m: {k: np.asarray(v)[None] for k, v in jax.device_get(m).items()}
     if int(metrics["iteration"]) == 0:
         _append(curves, {k: np.reshape(v, (1, 1)) for k, v in jax.device_get(metrics).items()})
-    scan = lambda s, n: (lambda out: (out[0], one(out[1])))(driver.scan(s, n))
-    _chunks(run, job.config, state, scan, curves, on_evaluations)
+    _chunks(run, job.config, state, driver, False, curves, on_evaluations, programs)
     return {name: np.concatenate(parts, axis=1) for name, parts in curves.items()}
 
 
 def run_seeds(run: Run, seeds: Sequence[int], group: int, on_evaluations: Optional[Callable[[int], None]] = None,
-              on_group: Optional[Callable[[int, int], None]] = None, split: bool = False) -> Dict[str, np.ndarray]:
+              on_group: Optional[Callable[[int, int], None]] = None, split: bool = False,
+              programs: Optional[SharedPrograms] = None) -> Dict[str, np.ndarray]:
     """Every seed of ``run`` in vmapped groups of ``group`` seeds: ``{metric: (len(seeds), T)}``.
 
     The last group is padded to ``group`` seeds with copies of its first seed (dropped from the results), so
     every group runs the same compiled programs. Algorithms that :func:`vmappable` excludes run their seeds
     one after another (groups of one, not vmapped). ``on_group(index, count)`` is called before each group;
-    ``split``: see :func:`run_group`.
+    ``split``, ``programs``: see :func:`run_group`.
     """
     seeds = list(seeds)
     parts: List[Dict[str, np.ndarray]] = []
@@ -219,18 +268,21 @@ def run_seeds(run: Run, seeds: Sequence[int], group: int, on_evaluations: Option
         jobs = build_jobs(run, padded)
         driver = driver or jobs[0].driver
         if vmappable(driver):
-            curves = run_group(run, driver, jobs, on_evaluations, split)
+            curves = run_group(run, driver, jobs, on_evaluations, split, programs)
         else:
-            curves = {}
-            for job in jobs[:len(mine)]:
-                one = run_one(run, driver, job, on_evaluations)
-                for k, v in one.items():
-                    curves.setdefault(k, []).append(v)
-            length = min(v[0].shape[1] for v in curves.values())
-            curves = {k: np.concatenate([x[:, :length] for x in v], axis=0) for k, v in curves.items()}
+            curves = _concatenate_seeds([run_one(run, driver, job, on_evaluations, programs) for job in jobs[:len(mine)]])
         parts.append({k: v[:len(mine)] for k, v in curves.items()})
-    length = min(next(iter(p.values())).shape[1] for p in parts)
-    return {k: np.concatenate([p[k][:, :length] for p in parts], axis=0) for k in parts[0]}
+    return _concatenate_seeds(parts)
+
+
+def _concatenate_seeds(parts: Sequence[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+    """The seeds of ``parts`` (``{metric: (S_i, T_i)}`` each) as ``{metric: (sum S_i, max T_i)}``. A budget-driven
+    run's seeds may take different numbers of iterations to spend the budget (SERENE's sampling schedulers
+    choose other chunks): a shorter curve is continued with its last value (the run had ended), so that every
+    seed keeps the whole of its curve."""
+    length = max(next(iter(p.values())).shape[1] for p in parts)
+    pad = lambda x: np.pad(x, ((0, 0), (0, length - x.shape[1])), mode="edge")
+    return {k: np.concatenate([pad(p[k]) for p in parts], axis=0) for k in parts[0]}
 
 
 def _first_reward(curves: Dict[str, np.ndarray]) -> Optional[np.ndarray]:

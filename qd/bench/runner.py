@@ -44,6 +44,9 @@ class BenchResults:
         files: ``{"csv", "markdown", "plots", "html"}``: the report's files.
         skipped: ids of the runs a resumed bench found finished and did not run again.
         groups: ``{run id: seeds per vmapped group}`` of the runs this call ran.
+        shared_programs: ``{run id: id of an earlier run}`` for the runs this call ran with the compiled
+            programs of an earlier run (the same program: their configurations differ only in settings that
+            are traced values, see :class:`qd.bench.execute.SharedPrograms`).
     """
 
     bench_dir: str
@@ -55,6 +58,7 @@ class BenchResults:
     files: Dict[str, Any]
     skipped: List[str]
     groups: Dict[str, int]
+    shared_programs: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _spec_of(spec: Union[BenchSpec, Dict[str, Any], str]) -> BenchSpec:
@@ -141,7 +145,8 @@ class _Progress:
             self.bar.close()
 
 
-def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> Tuple[List[Dict[str, Any]], int]:
+def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool,
+             programs: Optional[execute.SharedPrograms] = None) -> Tuple[List[Dict[str, Any]], int]:
     seeds = list(spec.seeds)
     first = execute.build_jobs(run, seeds[:1])[0]
     if not execute.vmappable(first.driver):
@@ -167,7 +172,10 @@ def _run_one(run: Run, spec: BenchSpec, bar: _Progress, quiet: bool) -> Tuple[Li
         bar.advance(done - state["done"])
         state["done"] = done
 
-    curves = execute.run_seeds(run, seeds, group, on_evaluations, on_group, split=spec.split_seeds)
+    curves = execute.run_seeds(run, seeds, group, on_evaluations, on_group, split=spec.split_seeds, programs=programs)
+    if programs is not None and run.id in programs.shared and not quiet:
+        bar.note(f"qd bench: {run.id}: ran with the compiled programs of {programs.shared[run.id]} (the same "
+                 f"program: the two configurations differ only in settings the state carries)")
     bar.advance(len(seeds) * max(run.budgets) - state["done"])
     return execute.budget_rows(run, seeds, curves), group
 
@@ -234,11 +242,12 @@ def run(
     todo = [r for r in spec.runs if r not in done]
     bar = _Progress(spec, todo, progress)
     groups: Dict[str, int] = {}
+    programs = execute.SharedPrograms()
     try:
         for i, r in enumerate(todo):
             bar.start(r, i, len(todo))
             start = time.perf_counter()
-            rows, groups[r.id] = _run_one(r, spec, bar, quiet=False)
+            rows, groups[r.id] = _run_one(r, spec, bar, quiet=False, programs=programs)
             report.write_csv(_run_file(bench_dir, r), rows)
             if not progress:
                 print(f"qd bench: {r.id}: {len(spec.seeds)} seeds in {time.perf_counter() - start:.1f} s")
@@ -252,4 +261,5 @@ def run(
     summary, comparisons = files.pop("summary"), files.pop("comparisons")  # computed once, by the report
     with open(files["markdown"]) as f:
         markdown = f.read()
-    return BenchResults(bench_dir, spec, rows, summary, comparisons, markdown, files, [r.id for r in done], groups)
+    return BenchResults(bench_dir, spec, rows, summary, comparisons, markdown, files, [r.id for r in done], groups,
+                        dict(programs.shared))
