@@ -528,9 +528,9 @@ class Driver:
         and ``num_iterations``: a hash of its lowered text and of the state's structure.
 
         Two drivers with the same key compile the same program: either runs the other's states. Settings that
-        live in the state (an emitter's sigma, a phase scheduler's rule) leave the key unchanged, so ``qd
-        bench`` runs such configurations with one compiled program. Costs a trace and a lowering, not a
-        compilation (a later :meth:`scan` of the same arguments reuses them).
+        live in the state (SERENE's phase scheduler rule) leave the key unchanged, so ``qd bench`` runs such
+        configurations with one compiled program. Costs a trace and a lowering, not a compilation (a later
+        :meth:`scan` of the same arguments reuses the trace).
 
         Raises:
             ValueError: as :meth:`scan`.

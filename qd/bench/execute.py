@@ -148,8 +148,8 @@ class SharedPrograms:
     """The drivers of one bench by :meth:`~qd.algorithms.driver.Driver.program_key`: a run whose chunk program
     is one an earlier run compiled scans its states with that run's driver, reusing its compiled programs
     instead of compiling its own. Configurations of the same shapes whose settings are traced values of the
-    state (an emitter's sigma, SERENE's phase scheduler) share programs this way; a setting that is a
-    constant of the program (a batch size, an archive's size, another emitter) gives another key.
+    state (SERENE's phase scheduler) share programs this way; a setting that is a constant of the program (a
+    batch size, an archive's size, an emitter's sigma, another emitter) gives another key.
 
     Attributes:
         shared: ``{run id: id of the run whose compiled programs it ran}``.
