@@ -60,8 +60,7 @@ def _donor(run, config, task, programs):
                                     "tasks": [task], "configs": [config]}).runs
     (job,) = execute.build_jobs(donor, [0])
     state, _ = job.driver.init(*job.init_args(jax.random.PRNGKey(0)))
-    n = 1 if state.pending else execute._chunk_plan(donor, job.config, int(state.num_evaluations))[0]
-    programs.driver(donor, job.driver, state, n, seeds=False)
+    programs.driver(donor, job.config, job.driver, state, seeds=False)
     return donor
 
 

@@ -38,13 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qd.bench.report import FIRST_REWARD
+from qd.bench.report import FIRST_REWARD, metric_rank
 from qd.bench.spec import Run
 from qd.config import ConfigError
-
-# Metrics reported when a run has them (sparse tasks add the exploration metrics).
-QD_METRICS = ("qd_score", "coverage", "max_fitness")
-SPARSE_METRICS = ("gt_coverage", "reward_areas_found")
 
 
 def build_jobs(run: Run, seeds: Sequence[int]) -> List[Any]:
@@ -157,15 +153,21 @@ class SharedPrograms:
 
     def __init__(self):
         self._owners: Dict[str, Tuple[str, Any]] = {}
+        self._chosen: Dict[str, Any] = {}  # run id -> its scanning driver (every seed group uses one driver)
         self.shared: Dict[str, str] = {}
 
-    def driver(self, run: Run, driver: Any, states: Any, num_iterations: int, seeds: bool) -> Any:
-        """The driver to scan ``states`` with: the first one seen with the same program key."""
-        key = driver.program_key(states, num_iterations, seeds=seeds)
-        owner_id, owner = self._owners.setdefault(key, (run.id, driver))
-        if owner_id != run.id:
-            self.shared[run.id] = owner_id
-        return owner
+    def driver(self, run: Run, config: Dict[str, Any], driver: Any, states: Any, seeds: bool) -> Any:
+        """The driver to scan ``states`` (``run``'s, started by ``driver``) with: the first driver seen whose
+        first chunk program (the pending initial batch, else a chunk of :func:`_chunk_plan`) has the same key.
+        Decided once per run (a lowering), for its first seed group."""
+        if run.id not in self._chosen:
+            n = 1 if states.pending else _chunk_plan(run, config, int(_evaluations(states).min()))[0]
+            key = driver.program_key(states, n, seeds=seeds)
+            owner_id, owner = self._owners.setdefault(key, (run.id, driver))
+            if owner_id != run.id:
+                self.shared[run.id] = owner_id
+            self._chosen[run.id] = owner
+        return self._chosen[run.id]
 
 
 def _scanner(driver: Any, seeds: bool) -> Callable:
@@ -185,8 +187,7 @@ def _chunks(run: Run, config: Dict[str, Any], states: Any, driver: Any, seeds: b
     """The loop after the initial batch: equal compiled chunks up to the run's largest budget, with
     ``driver``, or the driver of ``programs`` that compiled the same program."""
     if programs is not None:
-        n = 1 if states.pending else _chunk_plan(run, config, int(_evaluations(states).min()))[0]
-        driver = programs.driver(run, driver, states, n, seeds)
+        driver = programs.driver(run, config, driver, states, seeds)
     scan = _scanner(driver, seeds)
     if states.pending:  # the lazy initial batch: a chunk of its own, as `qd run`
         states, metrics = scan(states, 1)
@@ -298,13 +299,12 @@ def _first_reward(curves: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
 
 def reported_metrics(curves: Dict[str, np.ndarray]) -> List[str]:
     """The metrics a run reports: the QD metrics, then (sparse tasks) the exploration metrics, the best reward
-    of each area and the evaluations to the first reward."""
-    names = [m for m in QD_METRICS + SPARSE_METRICS if m in curves]
-    areas = sorted((m for m in curves if m.startswith("best_reward_area_")), key=lambda m: int(m.rsplit("_", 1)[1]))
-    names += areas
+    of each area and the evaluations to the first reward (:data:`qd.bench.report.METRIC_ORDER`, in the
+    report's column order)."""
+    names = [m for m in curves if metric_rank(m)[0] < 2]  # the ordered metrics and the areas' best rewards
     if "reward_areas_found" in curves:
         names.append(FIRST_REWARD)
-    return names
+    return sorted(names, key=metric_rank)
 
 
 def budget_rows(run: Run, seeds: Sequence[int], curves: Dict[str, np.ndarray]) -> List[Dict[str, Any]]:

@@ -319,21 +319,24 @@ def _ordered(values: Iterable) -> list:
     return list(dict.fromkeys(values))
 
 
-_METRIC_ORDER = ("qd_score", "coverage", "max_fitness", "gt_coverage", "reward_areas_found")
+# The metrics a bench reports when a run has them, in reading order (sparse tasks add the exploration
+# metrics, then the best reward of each area and the evaluations to the first reward).
+METRIC_ORDER = ("qd_score", "coverage", "max_fitness", "gt_coverage", "reward_areas_found")
 
 
-def _metric_rank(metric: str) -> tuple:
-    """Columns in a reading order: the QD metrics, the exploration metrics, the best reward of each area (by
-    area), the evaluations to the first reward, then any other metric (stable: in order of appearance)."""
-    if metric in _METRIC_ORDER:
-        return (0, _METRIC_ORDER.index(metric))
+def metric_rank(metric: str) -> tuple:
+    """Sort key of a metric's column, in a reading order: :data:`METRIC_ORDER` ``(0, i)``, the best reward of
+    each area by area ``(1, area)``, the evaluations to the first reward ``(2, 0)``, then any other metric
+    ``(3, 0)`` (stable: in order of appearance)."""
+    if metric in METRIC_ORDER:
+        return (0, METRIC_ORDER.index(metric))
     if metric.startswith("best_reward_area_") and metric.rsplit("_", 1)[1].isdigit():
         return (1, int(metric.rsplit("_", 1)[1]))
     return (2, 0) if metric == FIRST_REWARD else (3, 0)
 
 
 def _ordered_metrics(values: Iterable) -> list:
-    return sorted(_ordered(values), key=_metric_rank)
+    return sorted(_ordered(values), key=metric_rank)
 
 
 def markdown_table(
