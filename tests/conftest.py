@@ -11,6 +11,11 @@
   in every process they start (`qd` subprocesses, notebook kernels): a program that several tests, drivers
   or processes compile (most of the suite's time is XLA compilation) is compiled once per session.
   Set ``QD_TESTS_NO_COMPILATION_CACHE=1`` to run the tests without it.
+
+Measurement aids: ``QD_TESTS_CACHE_STATS=DIR`` (persistent-cache hits and compile time saved, per process),
+``QD_TESTS_COMPILE_PROFILE=DIR`` (``[test id, event, function, seconds]`` for every trace, lowering and XLA
+compile of the test processes, one JSON file per process; programs compiled in subprocesses, notebook kernels
+included, are not seen).
 """
 
 import os
@@ -62,6 +67,26 @@ if os.environ.get("QD_TESTS_CACHE_STATS"):  # measurement aid: hits and compile 
     atexit.register(lambda: open(_stats_file, "w").write(json.dumps(_stats)))
 
 
+_PROFILE_DIR = os.environ.get("QD_TESTS_COMPILE_PROFILE")
+if _PROFILE_DIR:  # measurement aid: every trace, lowering and XLA compile, with its test, per process
+    import json
+
+    _records = []
+    _current = {"test": "(collection)"}
+
+    def _compile_duration(event, duration, **kw):
+        if event.startswith("/jax/core/compile/") or event == "/jax/compilation_cache/compile_time_saved_sec":
+            _records.append([_current["test"], event.rsplit("/", 1)[-1], kw.get("fun_name", ""), round(duration, 4)])
+
+    jax.monitoring.register_event_duration_secs_listener(_compile_duration)
+
+    def pytest_runtest_setup(item):
+        _current["test"] = item.nodeid
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if _PROFILE_DIR:  # here, not atexit: xdist workers leave without running atexit handlers
+        with open(os.path.join(_PROFILE_DIR, f"compiles-{os.getpid()}.json"), "w") as f:
+            json.dump(_records, f)
     if OWNER:
         shutil.rmtree(CACHE_ROOT, ignore_errors=True)
