@@ -64,6 +64,7 @@ if os.environ.get("QD_TESTS_CACHE_STATS"):  # measurement aid: hits and compile 
     jax.monitoring.register_event_listener(_event)
     jax.monitoring.register_event_duration_secs_listener(_duration)
     _stats_file = os.path.join(os.environ["QD_TESTS_CACHE_STATS"], f"stats-{os.getpid()}.json")
+    # at exit for the processes tests start; xdist workers skip atexit, pytest_sessionfinish writes theirs
     atexit.register(lambda: open(_stats_file, "w").write(json.dumps(_stats)))
 
 
@@ -85,6 +86,9 @@ if _PROFILE_DIR:  # measurement aid: every trace, lowering and XLA compile, with
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("QD_TESTS_CACHE_STATS"):
+        with open(_stats_file, "w") as f:
+            f.write(json.dumps(_stats))
     if _PROFILE_DIR:  # here, not atexit: xdist workers leave without running atexit handlers
         with open(os.path.join(_PROFILE_DIR, f"compiles-{os.getpid()}.json"), "w") as f:
             json.dump(_records, f)
