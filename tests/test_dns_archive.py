@@ -65,7 +65,7 @@ def reference_add(slots, batch, capacity, k, lower=None, upper=None):
 
 
 # One compiled program per shape: eager op-by-op adds compile every primitive, about 4x the cost; the eager
-# path is checked against the jitted one in test_scan_carry_equals_eager_adds.
+# path is checked against a jitted lax.scan of adds in test_scan_carry_equals_eager_adds.
 jitted_add = jax.jit(lambda archive, genotypes, descriptors, fitnesses: archive.add(genotypes, descriptors, fitnesses))
 
 
